@@ -1,0 +1,1 @@
+"""Benchmarks time real work with pytest-benchmark; they are not part of the test suite."""

@@ -1,0 +1,61 @@
+"""Opening connections with errors that say what to do."""
+from __future__ import annotations
+
+import psycopg2
+import psycopg2.extensions
+
+from pilotscope.errors import DatabaseUnreachableError, ExtensionMissingError, UnknownDatasetError
+from pilotscope.PilotConfig import PostgreSQLConfig
+
+
+def connect(config: PostgreSQLConfig, dbname: str | None = None,
+            autocommit: bool = False) -> psycopg2.extensions.connection:
+    """A connection to `dbname` (default `config.db`) on the configured server."""
+    kwargs = config.connection_kwargs(dbname)
+    try:
+        conn = psycopg2.connect(connect_timeout=10, application_name="pilotscope", **kwargs)
+    except psycopg2.OperationalError as exc:
+        text = str(exc).strip()
+        if "does not exist" in text and "database" in text:
+            raise UnknownDatasetError(
+                f"Database {kwargs['dbname']!r} does not exist on {kwargs['host']}:{kwargs['port']}. "
+                f"Load it first: `pilotscope db load {kwargs['dbname']}`.") from exc
+        where = "the embedded server" if config.is_embedded else f"{kwargs['host']}:{kwargs['port']}"
+        raise DatabaseUnreachableError(
+            f"Cannot connect to PostgreSQL at {where} as {kwargs['user']!r}: {text.splitlines()[0] if text else exc}. "
+            f"Check that the server runs and the host, port, user and password are right "
+            f"(`pilotscope db status` for the embedded server; PILOTSCOPE_DATABASE_URL or "
+            f"PostgreSQLConfig(host=..., port=..., user=..., pwd=...) for an external one).") from exc
+    conn.autocommit = autocommit
+    return conn
+
+
+def ensure_extension_loaded(conn: psycopg2.extensions.connection) -> None:
+    """Check `CREATE EXTENSION pilotscope` was run and make its planner hooks active in this session.
+
+    On the embedded server the library is preloaded; on an external server without
+    `shared_preload_libraries = 'pilotscope'` it is loaded per session with LOAD.
+    """
+    with conn.cursor() as cur:
+        cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'pilotscope'")
+        if cur.fetchone() is None:
+            cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pilotscope'")
+            available = cur.fetchone() is not None
+            conn.rollback()
+            fix = ("run `CREATE EXTENSION pilotscope;` in that database" if available else
+                   "build and install it on the server host with `make -C pilotscope/pg_extension install "
+                   "PG_CONFIG=/path/to/pg_config`, then run `CREATE EXTENSION pilotscope;` in that database")
+            raise ExtensionMissingError(
+                f"The pilotscope extension is not installed in database {conn.info.dbname!r}: {fix}. "
+                f"For the cardinality hooks, also add pilotscope to shared_preload_libraries (or allow LOAD).")
+        cur.execute("SELECT current_setting('shared_preload_libraries')")
+        preloaded = "pilotscope" in cur.fetchone()[0]
+        if not preloaded:
+            try:
+                cur.execute("LOAD 'pilotscope'")
+            except psycopg2.Error as exc:
+                conn.rollback()
+                raise ExtensionMissingError(
+                    f"The pilotscope library is not preloaded and LOAD failed ({exc.pgerror or exc}). "
+                    f"Add `shared_preload_libraries = 'pilotscope'` to the server's postgresql.conf and restart it.") from exc
+    conn.commit()

@@ -1,0 +1,282 @@
+"""The embedded PostgreSQL server: a private cluster under the project's state folder.
+
+It listens on loopback only, preloads the pilotscope extension and fixes the planner settings an
+experiment needs, so that timings and plans are comparable across runs. It is created once,
+reused by later runs, restarted when its settings or the installed extension change, and survives a
+stale pid file. `initdb` refuses to run as root, so under root the cluster belongs to an
+unprivileged OS user (`PILOTSCOPE_SERVER_USER`, default `postgres` when it exists, else `pilotscope`).
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from pilotscope import extension_installer
+from pilotscope.errors import ServerStartError
+from pilotscope.paths import state_dir
+
+SUPERUSER = "postgres"
+
+# Settings every experiment relies on; recorded with each run (see `experiment_settings`).
+EXPERIMENT_SETTINGS: dict[str, str] = {
+    "jit": "off",  # JIT compilation time would swamp sub-second queries and follows injected costs
+    "plan_cache_mode": "force_custom_plan",  # a cached generic plan would ignore pushed cardinalities
+    "geqo_threshold": "32",  # exhaustive DP join search: JOB's largest join has 17 relations
+    "max_parallel_workers_per_gather": "0",  # one fixed, parallel-free setting on 2 cores
+    "max_parallel_maintenance_workers": "0",
+}
+
+SERVER_SETTINGS: dict[str, str] = {
+    "listen_addresses": "'127.0.0.1'",
+    "shared_preload_libraries": "'pilotscope'",
+    "shared_buffers": "'512MB'",
+    "work_mem": "'64MB'",
+    "maintenance_work_mem": "'512MB'",
+    "max_connections": "100",
+    # Datasets are reloadable caches: skip WAL for bulk loads and fsync at commit.
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "synchronous_commit": "off",
+    "logging_collector": "off",
+}
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """How to reach a running embedded server."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    def uri(self, dbname: str = "postgres") -> str:
+        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{dbname}"
+
+
+_STARTED: dict[Path, "ServerInfo"] = {}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class EmbeddedServer:
+    """A private PostgreSQL cluster in `<state>/server`, managed with the installation's pg_ctl."""
+
+    def __init__(self, home: Path | None = None, preload_extension: bool = True) -> None:
+        self.home = (home or state_dir()) / "server"
+        self.run_dir = self.home / "run"  # owned by the server user: data dir, log, socket
+        self.data_dir = self.run_dir / "data"
+        self.log_file = self.run_dir / "postgres.log"
+        self.state_file = self.home / "server.json"
+        self.preload_extension = preload_extension
+
+    # ----------------------------------------------------------------- OS user
+    def _server_user(self) -> pwd.struct_passwd | None:
+        """The unprivileged account that owns the cluster, or None to run as ourselves."""
+        if os.geteuid() != 0:
+            return None
+        name = os.environ.get("PILOTSCOPE_SERVER_USER")
+        candidates = [name] if name else ["postgres", "pilotscope"]
+        for candidate in candidates:
+            with contextlib.suppress(KeyError):
+                return pwd.getpwnam(candidate)
+        new = name or "pilotscope"
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", new],
+                       check=True, capture_output=True)
+        return pwd.getpwnam(new)
+
+    def _run(self, cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+        user = self._server_user()
+        env = {**os.environ, "LC_ALL": "C.UTF-8"}
+        if user is not None:
+            kwargs.update(user=user.pw_uid, group=user.pw_gid, extra_groups=[])
+            env["HOME"] = str(self.run_dir)
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, **kwargs)
+
+    # ------------------------------------------------------------- state file
+    def _read_state(self) -> dict:
+        try:
+            return json.loads(self.state_file.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def _write_state(self, state: dict) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.chmod(0o600)
+        tmp.replace(self.state_file)
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Serialise set-up between processes (CLI, pytest-xdist workers)."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / "lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # ---------------------------------------------------------------- set-up
+    def _initdb(self, pg: extension_installer.PgInstallation, password: str) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        user = self._server_user()
+        if user is not None:
+            os.chown(self.run_dir, user.pw_uid, user.pw_gid)
+        self.run_dir.chmod(0o700)
+        pwfile = self.run_dir / "initdb.pw"
+        pwfile.write_text(password + "\n")
+        if user is not None:
+            os.chown(pwfile, user.pw_uid, user.pw_gid)
+        pwfile.chmod(0o600)
+        probe = self._run(["test", "-w", str(self.run_dir)])
+        if probe.returncode != 0:
+            raise ServerStartError(
+                f"The server user {user.pw_name if user else '?'} cannot reach {self.run_dir} "
+                f"(a parent folder is not searchable by it). Set PILOTSCOPE_HOME to a folder it can reach, "
+                f"e.g. `export PILOTSCOPE_HOME=/var/tmp/pilotscope`.")
+        try:
+            result = self._run([str(pg.bindir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
+                                "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
+                                f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C.UTF-8"])
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise ServerStartError(f"initdb failed:\n{result.stderr.strip()[-3000:]}")
+        with open(self.data_dir / "postgresql.conf", "a") as conf:
+            conf.write("\ninclude_if_exists = 'pilotscope.conf'\n")
+
+    def _config_text(self, port: int) -> str:
+        socket_dir = str(self.run_dir)
+        # A unix socket path is limited to 107 bytes; fall back to TCP only when ours would not fit.
+        unix_dirs = socket_dir if len(socket_dir) + len("/.s.PGSQL.65535") < 100 else ""
+        settings = {**SERVER_SETTINGS, **EXPERIMENT_SETTINGS, "port": str(port),
+                    "unix_socket_directories": f"'{unix_dirs}'"}
+        if not self.preload_extension:
+            settings["shared_preload_libraries"] = "''"
+        lines = ["# Written by pilotscope on every start; edit pilotscope/embedded_server.py instead."]
+        lines += [f"{key} = {value}" for key, value in sorted(settings.items())]
+        return "\n".join(lines) + "\n"
+
+    def _remove_stale_pid_file(self) -> None:
+        """A pid file left by a crash or reboot blocks start when its pid now belongs to another process."""
+        pid_file = self.data_dir / "postmaster.pid"
+        try:
+            pid = int(pid_file.read_text().splitlines()[0])
+        except (FileNotFoundError, ValueError, IndexError):
+            return
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except FileNotFoundError:
+            comm = ""
+        if not comm.startswith("postgres"):
+            pid_file.unlink(missing_ok=True)
+
+    def is_running(self) -> bool:
+        if not (self.data_dir / "PG_VERSION").exists():
+            return False
+        pg = extension_installer.pg_installation()
+        return self._run([str(pg.bindir / "pg_ctl"), "-D", str(self.data_dir), "status"]).returncode == 0
+
+    def _stop_locked(self, pg: extension_installer.PgInstallation) -> None:
+        result = self._run([str(pg.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
+        if result.returncode != 0 and "Is server running?" not in result.stderr:
+            raise ServerStartError(f"pg_ctl stop failed:\n{result.stderr.strip()}")
+
+    def ensure_started(self) -> ServerInfo:
+        """`start()` once per process: later connections skip the build and status checks."""
+        info = _STARTED.get(self.home)
+        if info is None:
+            info = _STARTED[self.home] = self.start()
+        return info
+
+    def start(self, build_extension: bool = True) -> ServerInfo:
+        """Initialise (first time), (re)start when needed, and return how to connect."""
+        _STARTED.pop(self.home, None)
+        pg = extension_installer.build_and_install() if build_extension else extension_installer.pg_installation()
+        with self._lock():
+            state = self._read_state()
+            if not (self.data_dir / "PG_VERSION").exists():
+                state = {"password": secrets.token_urlsafe(18), "port": _free_port()}
+                self._initdb(pg, state["password"])
+            config = self._config_text(state["port"])
+            wanted = hashlib.sha256((config + (extension_installer.installed_library_digest(pg) or "")
+                                     ).encode()).hexdigest()
+            running = self.is_running()
+            if running and state.get("started_with") == wanted:
+                return self.info()
+            if running:
+                self._stop_locked(pg)
+            if not _port_is_free(state["port"]):
+                state["port"] = _free_port()
+                config = self._config_text(state["port"])
+            conf_path = self.data_dir / "pilotscope.conf"
+            conf_path.write_text(config)
+            user = self._server_user()
+            if user is not None:
+                os.chown(conf_path, user.pw_uid, user.pw_gid)
+            self._remove_stale_pid_file()
+            result = self._run([str(pg.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+                                "-w", "-t", "120", "start"])
+            if result.returncode != 0:
+                raise ServerStartError(
+                    f"The embedded PostgreSQL server did not start ({result.stderr.strip() or result.stdout.strip()}). "
+                    f"Its log is {self.log_file}:\n{self._log_tail()}")
+            state["started_with"] = wanted
+            state["pg_version"] = pg.version
+            self._write_state(state)
+            return self.info()
+
+    def _log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except (FileNotFoundError, PermissionError):
+            return "(no log)"
+
+    def info(self) -> ServerInfo:
+        state = self._read_state()
+        if not state:
+            raise ServerStartError("The embedded server has not been set up yet: run `pilotscope db start`.")
+        return ServerInfo(host="127.0.0.1", port=int(state["port"]), user=SUPERUSER, password=state["password"])
+
+    def stop(self) -> bool:
+        """Stop the server; True when it was running."""
+        if not (self.data_dir / "PG_VERSION").exists():
+            return False
+        pg = extension_installer.pg_installation()
+        _STARTED.pop(self.home, None)
+        with self._lock():
+            if not self.is_running():
+                return False
+            self._stop_locked(pg)
+            return True
+
+    def destroy(self) -> None:
+        """Stop the server and delete its cluster (used for throwaway servers in benchmarks/tests)."""
+        self.stop()
+        shutil.rmtree(self.home, ignore_errors=True)

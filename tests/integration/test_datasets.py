@@ -1,0 +1,138 @@
+"""Datasets: lookup, download with verification, loading once, clear errors."""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pilotscope import db
+from pilotscope.datasets import DATA_DIR_ENV, get_dataset, load_dataset, load_test_sql, sha256_of
+from pilotscope.errors import ChecksumMismatchError, DatasetUnavailableError, UnknownDatasetError
+
+TINY_DUMP = """CREATE TABLE public.t (id integer NOT NULL, v integer);
+ALTER TABLE public.t OWNER TO someone_who_does_not_exist;
+COPY public.t (id, v) FROM stdin;
+{rows}\\.
+CREATE INDEX t_v ON public.t USING btree (v);
+"""
+
+
+def make_dataset(folder: Path, name: str, nrows: int, base_url: str | None = None, write_files: bool = True) -> Path:
+    """A real (small) dataset folder: dump + workloads + manifest with correct checksums."""
+    files = {
+        f"{name}.sql": TINY_DUMP.format(rows="".join(f"{i}\t{i % 7}\n" for i in range(nrows))),
+        "test.txt": "select count(*) from t where v = 3;\nselect count(*) from t as a, t as b where a.id = b.v;\n",
+    }
+    target = folder / name
+    target.mkdir(parents=True)
+    manifest = {"name": name, "description": "test dataset", "dump": f"{name}.sql",
+                "workloads": {"test": "test.txt"}, "sha256": {}, "source": "tests"}
+    for fname, text in files.items():
+        (target / fname).write_text(text)
+        manifest["sha256"][fname] = sha256_of(target / fname)
+        if not write_files:
+            (target / fname).unlink()
+    if base_url:
+        manifest["upstream_base_url"] = base_url
+    (target / "dataset.json").write_text(json.dumps(manifest))
+    return target
+
+
+@pytest.fixture()
+def data_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setenv(DATA_DIR_ENV, str(folder))
+    return folder
+
+
+def test_unknown_dataset_lists_the_known_ones():
+    with pytest.raises(UnknownDatasetError) as err:
+        get_dataset("no_such_dataset")
+    assert "stats_tiny" in str(err.value) and "no_such_dataset" in str(err.value)
+
+
+def test_workloads_are_lists_of_sql():
+    sqls = load_test_sql("stats_tiny")
+    assert len(sqls) == 146 and all(s.lower().startswith("select") and ";" not in s for s in sqls)
+
+
+def test_checksum_mismatch_is_an_error_not_a_silent_load(data_dir, worker_id_suffix):
+    folder = make_dataset(data_dir, f"corrupt_{worker_id_suffix}", 10)
+    with open(folder / "test.txt", "a") as handle:
+        handle.write("select 1;\n")
+    with pytest.raises(ChecksumMismatchError, match="test.txt"):
+        get_dataset(folder.name).workload("test")
+
+
+@pytest.fixture()
+def file_server(tmp_path):
+    served = tmp_path / "upstream"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+def test_missing_files_are_downloaded_and_verified(data_dir, file_server, monkeypatch, tmp_path):
+    served, url = file_server
+    monkeypatch.setenv("PILOTSCOPE_HOME", str(tmp_path / "home"))
+    source = make_dataset(served, "remote", 5)
+    shutil.copytree(source, data_dir / "remote_manifest_only")
+    manifest = json.loads((source / "dataset.json").read_text())
+    manifest["upstream_base_url"] = url + "remote/"
+    (data_dir / "remote_manifest_only" / "dataset.json").write_text(json.dumps(manifest))
+    for fname in ("remote.sql", "test.txt"):
+        (data_dir / "remote_manifest_only" / fname).unlink()
+    dataset = get_dataset("remote")
+    assert dataset.workload("test")[0] == "select count(*) from t where v = 3"
+    assert (tmp_path / "home" / "datasets" / "remote" / "test.txt").is_file()
+
+    (served / "remote" / "remote.sql").write_text("tampered\n")
+    with pytest.raises(ChecksumMismatchError, match="remote.sql"):
+        dataset.dump_path()
+    assert not (tmp_path / "home" / "datasets" / "remote" / "remote.sql").exists()
+
+
+def test_unreachable_upstream_says_how_to_use_a_data_dir(data_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("PILOTSCOPE_HOME", str(tmp_path / "home"))
+    make_dataset(data_dir, "offline", 5, base_url="http://127.0.0.1:9/", write_files=False)
+    with pytest.raises(DatasetUnavailableError, match=DATA_DIR_ENV):
+        get_dataset("offline").workload("test")
+
+
+def test_load_once_then_noop_then_reload_when_the_dump_changes(stats_tiny_config, data_dir, worker_id_suffix):
+    name = f"tiny_{worker_id_suffix}"
+    make_dataset(data_dir, name, 100)
+    assert load_dataset(name, stats_tiny_config) == name
+    conn = db.connect(stats_tiny_config, name)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*), (SELECT count(*) FROM pg_extension WHERE extname = 'pilotscope') FROM t")
+        assert cur.fetchone() == (100, 1)
+    conn.close()
+
+    started = time.perf_counter()
+    load_dataset(name, stats_tiny_config)
+    assert time.perf_counter() - started < 1.0  # the same dump: nothing to do
+
+    shutil.rmtree(data_dir / name)
+    make_dataset(data_dir, name, 250)
+    load_dataset(name, stats_tiny_config)
+    conn = db.connect(stats_tiny_config, name)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM t")
+        assert cur.fetchone() == (250,)
+    conn.close()
+    admin = db.connect(stats_tiny_config, "postgres", autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE "{name}"')
+    admin.close()
