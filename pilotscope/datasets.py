@@ -243,6 +243,19 @@ def _loaded_marker(conn, dbname: str) -> dict | None:
         return {}
 
 
+def loaded_fingerprint(config) -> str:
+    """The checksum of the dump loaded into `config.db` (recorded by `load_dataset`), or '' if unknown.
+
+    Caches of collected training data are keyed by it, so a reloaded dataset invalidates them.
+    """
+    from pilotscope import db
+    conn = db.connect(config, "postgres", autocommit=True)
+    try:
+        return (_loaded_marker(conn, config.db) or {}).get("sha256", "")
+    finally:
+        conn.close()
+
+
 def load_dataset(name: str, config=None, dbname: str | None = None, force: bool = False) -> str:
     """Load the dataset into a database named after it (no-op when that exact dump is loaded).
 

@@ -39,3 +39,7 @@ class DatasetUnavailableError(PilotScopeError):
 
 class ChecksumMismatchError(PilotScopeError):
     """A dataset file does not have the SHA-256 its manifest promises."""
+
+
+class ModelLoadError(PilotScopeError, ValueError):
+    """A saved model is missing or corrupt."""

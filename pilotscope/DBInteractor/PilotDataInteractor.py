@@ -6,6 +6,7 @@ execution's own transaction, which is rolled back afterwards, so nothing leaks i
 from __future__ import annotations
 
 import math
+import time
 from typing import Mapping
 
 import psycopg2
@@ -107,8 +108,10 @@ class PilotDataInteractor:
         conn = self.connection
         try:
             with conn.cursor() as cur:
+                started = time.perf_counter()
                 cur.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)),
                             [item for pair in settings.items() for item in pair])
+                data.push_time = time.perf_counter() - started
                 if self._pull_subplans:
                     cur.execute("SELECT block, kind, nrels, key, pg_rows, injected_rows, inner_only, sql "
                                 "FROM pilotscope_subplans(%s, %s)", (sql, self._pull_subplan_sql))
