@@ -117,20 +117,16 @@ def true_cards(conn, sql: str) -> dict[str, float]:
     return truth
 
 
-def plan_nodes(node: dict, parent: dict | None = None):
-    yield node, parent
+def plan_nodes(node: dict, parameterized: bool = False):
+    """Each node, and whether it runs once per outer row (below the inner side of a nested loop)."""
+    yield node, parameterized
     for child in node.get("Plans", []):
-        yield from plan_nodes(child, node)
+        inner_of_loop = node["Node Type"] == "Nested Loop" and child.get("Parent Relationship") == "Inner"
+        yield from plan_nodes(child, parameterized or inner_of_loop)
 
 
 def aliases_under(node: dict) -> set[str]:
     return {n["Alias"] for n, _ in plan_nodes(node) if "Alias" in n and n["Node Type"] in SCAN_TYPES}
-
-
-def is_parameterized_inner(node: dict, parent: dict | None) -> bool:
-    """A scan on the inner side of a nested loop shows rows per outer row, not the relation's size."""
-    return parent is not None and parent["Node Type"] in ("Nested Loop", "Memoize") \
-        and node.get("Parent Relationship") == "Inner"
 
 
 def test_pushed_true_cardinalities_show_on_every_scan_and_join_node(conn, test_sql):
@@ -139,10 +135,10 @@ def test_pushed_true_cardinalities_show_on_every_scan_and_join_node(conn, test_s
     for sql in multi_join:
         truth = true_cards(conn, sql)
         plan = explain(conn, sql, truth)
-        for node, parent in plan_nodes(plan):
-            if node["Node Type"] in JOIN_TYPES:
+        for node, parameterized in plan_nodes(plan):  # per-loop rows below a nested loop's inner side
+            if node["Node Type"] in JOIN_TYPES and not parameterized:
                 key = " ".join(sorted(aliases_under(node)))
-            elif node["Node Type"] in SCAN_TYPES and not is_parameterized_inner(node, parent):
+            elif node["Node Type"] in SCAN_TYPES and not parameterized:
                 key = node["Alias"]
             else:
                 continue

@@ -1,0 +1,589 @@
+/*-------------------------------------------------------------------------
+ *
+ * pilotscope.c
+ *	  PilotScope's PostgreSQL side as a hooks-only loadable extension:
+ *	  pull the planner's sub-plans (base and join rels, PG's row estimates,
+ *	  a SELECT count(*) text each) and push replacement row counts for them.
+ *
+ * This file: module init, GUCs, parsing of pilotscope.cards, SQL functions.
+ * The planner hooks are in ps_planner.c, the executor timing in ps_exec.c.
+ *
+ * SQL interface (see pilotscope--1.0.sql):
+ *	  pilotscope_subplans(query, with_sql)  plan a SELECT without running it and
+ *	                                       return every base/join rel considered
+ *	  pilotscope_last()                    same, for the last top-level statement
+ *	                                       planned with pilotscope.record on
+ *	  pilotscope_last_execution_time()     executor seconds of the previous
+ *	                                       top-level statement
+ *	  SET pilotscope.cards = 'a:10; a b:1e5; 1/c:3'   push row counts
+ *	  SET pilotscope.record = off|rows|sql
+ *	  SET pilotscope.enabled = on|off
+ *
+ * Known limits of doing this with stock PG15 hooks only (no core patch):
+ *	- A join rel whose restriction list holds a pseudoconstant qual (no Vars,
+ *	  no volatile functions, e.g. "now() > '2000-01-01'" or "$1 = 1") never
+ *	  reaches set_join_pathlist_hook (add_paths_to_joinrel skips the hook when
+ *	  has_pseudoconstant_clauses()), so it is neither recorded nor injected.
+ *	  Exception: the rel a join search returns (normally the top join, where
+ *	  WHERE-clause pseudoconstants land) is caught by a join_search_hook
+ *	  wrapper.  A join rel below it that only carries such a qual for some
+ *	  input pairs is still reached through the other pairs.
+ *	- Upper rels (grouping, DISTINCT, window, ORDER BY/LIMIT) are not covered:
+ *	  an Aggregate above an injected join keeps PG's group estimate (which is
+ *	  clamped by the injected input rows).
+ *	- Appendrel children and partitionwise child joins (RELOPT_OTHER_*) are
+ *	  neither recorded nor injected; only the parent rel is.  The Append node
+ *	  shows the injected rows, its children keep PG's.
+ *	- Parameterized paths use min(PG's parameterized estimate, injected rows),
+ *	  the same as a core patch.  ParamPathInfos a join rel built before its
+ *	  first hook call keep min(estimate, PG's joinrel rows) where a core patch
+ *	  would have min(estimate, injected): only differs when injected > PG's.
+ *	- Under GEQO only the join rels GEQO visits exist, so only those can be
+ *	  pulled or pushed, and a join rel's PG estimate depends on the input pair
+ *	  that builds it first in each tour.  Use DP (geqo_threshold above the
+ *	  number of rels) for deterministic semantics.
+ *	- ndistinct-based estimates (Memoize hit ratio, group counts, hash bucket
+ *	  sizes) still come from statistics.
+ *	- A cached generic plan ignores later changes of pilotscope.cards; use
+ *	  plan_cache_mode = force_custom_plan.
+ *	- Row counts below 1 become 1 (clamp_row_est), so 0 cannot be pushed.
+ *	- Keys use unique names over ONE query level's range table (a, a_1, ...);
+ *	  EXPLAIN names over the whole flattened plan, so its suffixes can differ.
+ *	  Echo keys from a pull instead of constructing them.  Alias names
+ *	  containing whitespace, ':' or ';' cannot be written in pilotscope.cards.
+ *	- pilotscope_last() is overwritten by statements planned while a query
+ *	  runs (e.g. inside PL/pgSQL functions); pilotscope_subplans() is exact.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "tcop/cmdtag.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/tuplestore.h"
+
+#include "pilotscope.h"
+
+PG_MODULE_MAGIC;
+
+bool		ps_enabled = true;
+int			ps_record_mode = PS_RECORD_OFF;
+PsCards    *ps_cards = NULL;
+static char *ps_cards_string = NULL;
+
+static const struct config_enum_entry record_options[] = {
+	{"off", PS_RECORD_OFF, false},
+	{"rows", PS_RECORD_ROWS, false},
+	{"sql", PS_RECORD_SQL, false},
+	{"on", PS_RECORD_ROWS, true},
+	{"false", PS_RECORD_OFF, true},
+	{"true", PS_RECORD_ROWS, true},
+	{NULL, 0, false}
+};
+
+void		_PG_init(void);
+
+PG_FUNCTION_INFO_V1(pilotscope_subplans);
+PG_FUNCTION_INFO_V1(pilotscope_last);
+PG_FUNCTION_INFO_V1(pilotscope_last_execution_time);
+
+/* ---------------------------------------------------------------------
+ * pilotscope.cards parsing
+ *
+ * The value is parsed once, in the check hook, into a PsCards "extra" so the
+ * planner never touches the string.  Check hooks must not throw: problems are
+ * reported with GUC_check_errmsg/GUC_check_errdetail and "return false".
+ * ---------------------------------------------------------------------
+ */
+
+/* a parsed entry while checking; turned into the flat PsCards at the end */
+typedef struct CardTmp
+{
+	int			pos;			/* 1-based position among ';' pieces */
+	char	   *text;			/* the trimmed entry, for messages */
+	int			block;
+	int			naliases;
+	char	  **aliases;
+	char	   *normkey;		/* "N/a b c", for duplicate detection */
+	double		rows;
+} CardTmp;
+
+static char *
+trim_ws(char *s)
+{
+	char	   *end;
+
+	while (*s && isspace((unsigned char) *s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char) end[-1]))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+static int
+cmp_cstring_ptr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int
+cmp_cardtmp(const void *a, const void *b)
+{
+	const CardTmp *x = (const CardTmp *) a;
+	const CardTmp *y = (const CardTmp *) b;
+	int			c = strcmp(x->normkey, y->normkey);
+
+	return c != 0 ? c : x->pos - y->pos;
+}
+
+static bool
+bad_entry(const char *entry)
+{
+	GUC_check_errmsg("invalid value for parameter \"%s\": \"%s\"",
+					 "pilotscope.cards", entry);
+	return false;
+}
+
+/* Parse one trimmed, non-empty entry; false (with the GUC message set) when malformed */
+static bool
+parse_card_entry(char *entry, int pos, CardTmp *out)
+{
+	char	   *colon = strrchr(entry, ':');
+	char	   *keypart;
+	char	   *rowspart;
+	char	   *endp;
+	char	   *tok;
+	char	   *saveptr = NULL;
+	double		rows;
+	int			block = 0;
+	int			nalloc = 4;
+	StringInfoData key;
+	int			i;
+
+	out->pos = pos;
+	out->text = pstrdup(entry);
+	if (colon == NULL)
+	{
+		GUC_check_errdetail("entry %d \"%s\" has no \":rows\" part", pos, out->text);
+		return bad_entry(out->text);
+	}
+	*colon = '\0';
+	keypart = trim_ws(entry);
+	rowspart = trim_ws(colon + 1);
+	if (*rowspart == '\0')
+	{
+		GUC_check_errdetail("entry %d \"%s\" has an empty \":rows\" part", pos, out->text);
+		return bad_entry(out->text);
+	}
+	errno = 0;
+	rows = strtod(rowspart, &endp);
+	if (endp == rowspart || *endp != '\0')
+	{
+		GUC_check_errdetail("entry %d \"%s\": rows \"%s\" is not a number",
+							pos, out->text, rowspart);
+		return bad_entry(out->text);
+	}
+	if (isnan(rows) || isinf(rows))
+	{
+		GUC_check_errdetail("entry %d \"%s\": rows \"%s\" is not a finite number",
+							pos, out->text, rowspart);
+		return bad_entry(out->text);
+	}
+	if (rows < 0)
+	{
+		GUC_check_errdetail("entry %d \"%s\": rows %s is negative",
+							pos, out->text, rowspart);
+		return bad_entry(out->text);
+	}
+
+	/* optional "N/" block prefix: digits then a slash */
+	if (isdigit((unsigned char) *keypart))
+	{
+		char	   *p = keypart;
+
+		while (isdigit((unsigned char) *p))
+			p++;
+		if (*p == '/')
+		{
+			long		b;
+
+			errno = 0;
+			b = strtol(keypart, NULL, 10);
+			if (errno != 0 || b > 1000000)
+			{
+				GUC_check_errdetail("entry %d \"%s\": block number is out of range",
+									pos, out->text);
+				return bad_entry(out->text);
+			}
+			block = (int) b;
+			keypart = p + 1;
+		}
+	}
+
+	out->block = block;
+	out->naliases = 0;
+	out->aliases = palloc(sizeof(char *) * nalloc);
+	for (tok = strtok_r(keypart, " \t\r\n\f\v", &saveptr); tok != NULL;
+		 tok = strtok_r(NULL, " \t\r\n\f\v", &saveptr))
+	{
+		if (out->naliases == nalloc)
+		{
+			nalloc *= 2;
+			out->aliases = repalloc(out->aliases, sizeof(char *) * nalloc);
+		}
+		out->aliases[out->naliases++] = tok;
+	}
+	if (out->naliases == 0)
+	{
+		GUC_check_errdetail("entry %d \"%s\" has an empty key", pos, out->text);
+		return bad_entry(out->text);
+	}
+	qsort(out->aliases, out->naliases, sizeof(char *), cmp_cstring_ptr);
+	for (i = 1; i < out->naliases; i++)
+	{
+		if (strcmp(out->aliases[i - 1], out->aliases[i]) == 0)
+		{
+			GUC_check_errdetail("entry %d \"%s\": alias \"%s\" appears twice in the key",
+								pos, out->text, out->aliases[i]);
+			return bad_entry(out->text);
+		}
+	}
+
+	initStringInfo(&key);
+	if (block > 0)
+		appendStringInfo(&key, "%d/", block);
+	for (i = 0; i < out->naliases; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&key, ' ');
+		appendStringInfoString(&key, out->aliases[i]);
+	}
+	out->normkey = key.data;
+	out->rows = rows;
+	return true;
+}
+
+static void *
+ps_guc_malloc(size_t size)
+{
+#if PG_VERSION_NUM >= 160000
+	/* since PG16 GUC "extra" is freed with guc_free() */
+	return guc_malloc(LOG, size);
+#else
+	return malloc(size);
+#endif
+}
+
+static bool
+check_cards(char **newval, void **extra, GucSource source)
+{
+	char	   *copy;
+	char	   *piece;
+	char	   *next;
+	int			pos = 0;
+	int			n = 0;
+	int			nalloc = 16;
+	CardTmp    *tmp;
+	Size		size;
+	Size		nalias_total = 0;
+	Size		strbytes = 0;
+	PsCards    *cards;
+	const char **aliasp;
+	char	   *strp;
+	int			i;
+	int			j;
+
+	*extra = NULL;
+	if (*newval == NULL)
+		return true;
+
+	copy = pstrdup(*newval);
+	tmp = palloc(sizeof(CardTmp) * nalloc);
+	for (piece = copy; piece != NULL; piece = next)
+	{
+		char	   *entry;
+
+		next = strchr(piece, ';');
+		if (next)
+			*next++ = '\0';
+		pos++;
+		entry = trim_ws(piece);
+		if (*entry == '\0')
+			continue;			/* empty entries are allowed */
+		if (n == nalloc)
+		{
+			nalloc *= 2;
+			tmp = repalloc(tmp, sizeof(CardTmp) * nalloc);
+		}
+		if (!parse_card_entry(entry, pos, &tmp[n]))
+			return false;
+		n++;
+	}
+	if (n == 0)
+		return true;			/* no entries: extra stays NULL */
+
+	/* duplicates: sort by normalised key, compare neighbours */
+	qsort(tmp, n, sizeof(CardTmp), cmp_cardtmp);
+	for (i = 1; i < n; i++)
+	{
+		if (strcmp(tmp[i - 1].normkey, tmp[i].normkey) == 0)
+		{
+			GUC_check_errdetail("entry %d \"%s\" repeats key \"%s\" of entry %d \"%s\"",
+								tmp[i].pos, tmp[i].text, tmp[i].normkey,
+								tmp[i - 1].pos, tmp[i - 1].text);
+			return bad_entry(tmp[i].text);
+		}
+	}
+
+	/* flatten into one malloc'd chunk (GUC frees "extra" with a single free) */
+	for (i = 0; i < n; i++)
+	{
+		nalias_total += tmp[i].naliases;
+		for (j = 0; j < tmp[i].naliases; j++)
+			strbytes += strlen(tmp[i].aliases[j]) + 1;
+	}
+	size = offsetof(PsCards, entries) + sizeof(PsCardEntry) * n +
+		sizeof(const char *) * nalias_total + strbytes;
+	cards = (PsCards *) ps_guc_malloc(size);
+	if (cards == NULL)
+	{
+		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+		GUC_check_errmsg("out of memory");
+		return false;
+	}
+	cards->nentries = n;
+	aliasp = (const char **) ((char *) cards + offsetof(PsCards, entries) +
+							  sizeof(PsCardEntry) * n);
+	strp = (char *) (aliasp + nalias_total);
+	for (i = 0; i < n; i++)
+	{
+		PsCardEntry *e = &cards->entries[i];
+
+		e->block = tmp[i].block;
+		e->naliases = tmp[i].naliases;
+		e->rows = tmp[i].rows;
+		e->aliases = aliasp;
+		for (j = 0; j < tmp[i].naliases; j++)
+		{
+			size_t		len = strlen(tmp[i].aliases[j]) + 1;
+
+			memcpy(strp, tmp[i].aliases[j], len);
+			*aliasp++ = strp;
+			strp += len;
+		}
+	}
+	*extra = cards;
+	return true;
+}
+
+static void
+assign_cards(const char *newval, void *extra)
+{
+	ps_cards = (PsCards *) extra;
+}
+
+/* ---------------------------------------------------------------------
+ * module init
+ * ---------------------------------------------------------------------
+ */
+void
+_PG_init(void)
+{
+	DefineCustomBoolVariable("pilotscope.enabled",
+							 "Master switch of the pilotscope planner and executor hooks.",
+							 "When off, every hook passes straight through.",
+							 &ps_enabled,
+							 true,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pilotscope.cards",
+							   "Row counts the planner uses for sub-plans: \"key:rows; key:rows\".",
+							   "A key is the sorted, space-separated unique alias list of a base or "
+							   "join relation, optionally prefixed by \"N/\" for query level N.",
+							   &ps_cards_string,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   check_cards, assign_cards, NULL);
+
+	DefineCustomEnumVariable("pilotscope.record",
+							 "Record the sub-plans of every top-level planned statement for pilotscope_last().",
+							 "rows: keys and estimates; sql: also the SELECT count(*) text.",
+							 &ps_record_mode,
+							 PS_RECORD_OFF,
+							 record_options,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("pilotscope");
+
+	ps_planner_init();
+	ps_exec_init();
+}
+
+/* ---------------------------------------------------------------------
+ * SQL functions
+ * ---------------------------------------------------------------------
+ */
+static void
+emit_subplans(FunctionCallInfo fcinfo, PsSubplan *subs, int n)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < n; i++)
+	{
+		Datum		values[8];
+		bool		nulls[8];
+		PsSubplan  *s = &subs[i];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = Int32GetDatum(s->block);
+		values[1] = CStringGetTextDatum(s->is_join ? "join" : "base");
+		values[2] = Int32GetDatum(s->nrels);
+		values[3] = CStringGetTextDatum(s->key);
+		values[4] = Float8GetDatum(s->pg_rows);
+		if (s->has_injected)
+			values[5] = Float8GetDatum(s->injected_rows);
+		else
+			nulls[5] = true;
+		values[6] = BoolGetDatum(s->inner_only);
+		if (s->sql)
+			values[7] = CStringGetTextDatum(s->sql);
+		else
+			nulls[7] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
+/* Point errors in the planned text at that text, not at the calling statement */
+static void
+subplans_error_callback(void *arg)
+{
+	const char *query = (const char *) arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(query);
+	}
+	else
+		errcontext("query planned by pilotscope_subplans(): %s", query);
+}
+
+/*
+ * pilotscope_subplans(query text, with_sql boolean DEFAULT true)
+ *
+ * Parse, analyze, rewrite and plan ONE SELECT without executing it; the
+ * planner hooks record every base and join rel while it plans.
+ */
+Datum
+pilotscope_subplans(PG_FUNCTION_ARGS)
+{
+	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bool		with_sql = PG_GETARG_BOOL(1);
+	List	   *raw;
+	RawStmt    *rs;
+	List	   *qlist;
+	Query	   *q;
+	PsSubplan  *subs;
+	int			n;
+	ErrorContextCallback errcb;
+
+	if (!ps_enabled)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pilotscope_subplans() needs pilotscope.enabled = on")));
+
+	errcb.callback = subplans_error_callback;
+	errcb.arg = query;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	raw = pg_parse_query(query);
+	if (list_length(raw) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pilotscope_subplans() takes exactly one SELECT statement, got %d statements",
+						list_length(raw))));
+	rs = linitial_node(RawStmt, raw);
+	if (IsA(rs->stmt, SelectStmt) && ((SelectStmt *) rs->stmt)->intoClause != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pilotscope_subplans() does not plan SELECT INTO")));
+	if (!IsA(rs->stmt, SelectStmt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pilotscope_subplans() only plans SELECT statements, got %s",
+						GetCommandTagName(CreateCommandTag(rs->stmt)))));
+
+	qlist = pg_analyze_and_rewrite_fixedparams(rs, query, NULL, 0, NULL);
+	if (list_length(qlist) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pilotscope_subplans(): the statement was rewritten into %d statements",
+						list_length(qlist))));
+	q = linitial_node(Query, qlist);
+	if (q->commandType != CMD_SELECT || q->utilityStmt != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("pilotscope_subplans() only plans SELECT statements")));
+
+	ps_request_capture(with_sql);
+	PG_TRY();
+	{
+		(void) pg_plan_query(q, query, CURSOR_OPT_PARALLEL_OK, NULL);
+	}
+	PG_CATCH();
+	{
+		ps_cancel_capture();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	ps_cancel_capture();		/* in case the planner hook never ran */
+	error_context_stack = errcb.previous;
+
+	n = ps_capture_result(&subs);
+	emit_subplans(fcinfo, subs, n);
+	return (Datum) 0;
+}
+
+/* pilotscope_last(): sub-plans of the last top-level statement planned while recording */
+Datum
+pilotscope_last(PG_FUNCTION_ARGS)
+{
+	PsSubplan  *subs;
+	int			n = ps_last_result(&subs);
+
+	emit_subplans(fcinfo, subs, n);
+	return (Datum) 0;
+}
+
+/* pilotscope_last_execution_time(): executor seconds of the previous top-level statement */
+Datum
+pilotscope_last_execution_time(PG_FUNCTION_ARGS)
+{
+	double		secs;
+
+	if (!ps_last_exec_time(&secs))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(secs);
+}

@@ -1,0 +1,1198 @@
+/*-------------------------------------------------------------------------
+ *
+ * ps_planner.c
+ *	  Planner hooks: push row counts into base and join rels (pilotscope.cards)
+ *	  and record every base/join rel the planner builds (pilotscope_subplans,
+ *	  pilotscope.record + pilotscope_last).
+ *
+ * Stock PG15 has no size-estimation hook, so the row counts are overridden
+ * right after the paths of a rel are built, with the same result as a core
+ * patch at the end of set_baserel_size_estimates/set_joinrel_size_estimates:
+ *
+ *	planner_hook          nesting depth; only the outermost planner call of a
+ *	                      statement acts (planning done inside planning, e.g.
+ *	                      constant-folding a SQL function, passes through).
+ *	                      Per-statement state lives in stmt_cxt, which also
+ *	                      survives GEQO's per-tour memory contexts.
+ *	set_rel_pathlist_hook on the FIRST call for a PlannerInfo every base rel
+ *	                      size of that level is final (set_base_rel_sizes ran
+ *	                      before set_base_rel_pathlists), so all base rels of
+ *	                      the level are recorded and injected at once; later
+ *	                      rels then build paths, ParamPathInfos and index loop
+ *	                      counts (get_loop_count reads other rels' rows) from
+ *	                      the injected numbers.  The first rel's own paths were
+ *	                      built too early and are rebuilt (copy of the static
+ *	                      set_plain_rel_pathlist).  Rels whose paths exist
+ *	                      already (subqueries, appendrel parents) get their path
+ *	                      rows fixed.
+ *	set_join_pathlist_hook "patch" mode: called at the end of every
+ *	                      add_paths_to_joinrel; the first time a join rel's rows
+ *	                      differ from the target, set joinrel->rows and fix the
+ *	                      rows of its paths and ParamPathInfos.  Join cost
+ *	                      functions read the INPUT paths' rows, not the join
+ *	                      rel's own, so later pairs and all parent joins are
+ *	                      costed exactly as with a core patch.
+ *
+ * Keys: sorted unique alias names (ruleutils' select_rtable_names_for_explain
+ * over the level's range table), "N/" prefix for the N-th separately planned
+ * level (0 = top level).  pilotscope.cards is translated ONCE per level into
+ * an array (base rels) and a Relids hash (join rels); building alias strings
+ * per add_paths_to_joinrel call is what would cost.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/pathnodes.h"
+#include "nodes/plannodes.h"
+#include "optimizer/cost.h"
+#include "optimizer/geqo.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planner.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/ruleutils.h"
+
+#include "pilotscope.h"
+
+static planner_hook_type prev_planner_hook = NULL;
+static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
+static set_join_pathlist_hook_type prev_set_join_pathlist_hook = NULL;
+static join_search_hook_type prev_join_search_hook = NULL;
+
+/* alias name -> range table index, sorted by name for bsearch */
+typedef struct PsNameIdx
+{
+	const char *name;
+	int			rti;
+} PsNameIdx;
+
+/* pushed row count of one join rel (hash entry; key = Relids pointer) */
+typedef struct PsJoinTarget
+{
+	Relids		relids;
+	double		rows;			/* clamp_row_est'ed */
+} PsJoinTarget;
+
+/*
+ * set_join_pathlist_hook runs once per (outer, inner) pair, many times per
+ * join rel, so the per-call work must be tiny.  Join rels whose relids fit
+ * in one bitmapword (range table index < 64, i.e. every realistic query)
+ * are looked up in a simplehash keyed by that word: the first visit does the
+ * dynahash lookup of the pushed value and the recording, later visits only
+ * read the cached target.  Keyed by content, not by RelOptInfo pointer, so
+ * GEQO's rebuilt join rels hit as well.
+ */
+typedef struct PsWordEntry
+{
+	bitmapword	key;
+	char		status;
+	double		target;
+} PsWordEntry;
+
+static inline uint32
+word_hash(bitmapword w)
+{
+	uint64		h = (uint64) w;
+
+	/* splitmix64 finaliser */
+	h ^= h >> 30;
+	h *= UINT64CONST(0xbf58476d1ce4e5b9);
+	h ^= h >> 27;
+	h *= UINT64CONST(0x94d049bb133111eb);
+	h ^= h >> 31;
+	return (uint32) h;
+}
+
+#define SH_PREFIX psw
+#define SH_ELEMENT_TYPE PsWordEntry
+#define SH_KEY_TYPE bitmapword
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) word_hash(k)
+#define SH_EQUAL(tb, a, b) ((a) == (b))
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* state of one query level (one PlannerInfo) */
+typedef struct PsLevel
+{
+	PlannerInfo *root;
+	int			block;
+	int			nslots;			/* simple_rel_array_size at init */
+	List	   *names;			/* unique names, one per RTE (NULL: unnamed) */
+	PsNameIdx  *sorted;
+	int			nsorted;
+	double	   *base_target;	/* [rti]: injected rows, < 0 when none */
+	bool		any_base_target;
+	HTAB	   *join_target;	/* NULL when no join key of this level */
+	List	   *dpcontext;		/* deparse context, built on first use */
+	HTAB	   *clause_text;	/* RestrictInfo * -> deparsed text (or NULL) */
+	struct psw_hash *seen;		/* join rels visited: relids word -> target */
+} PsLevel;
+
+/* cache entry of PsLevel.clause_text */
+typedef struct PsClauseText
+{
+	RestrictInfo *rinfo;
+	char	   *text;			/* NULL: no standalone SQL form */
+} PsClauseText;
+
+/* recorded sub-plans, de-duplicated by (block, relids) */
+typedef struct PsRecKey
+{
+	int			block;
+	Relids		relids;
+} PsRecKey;
+
+typedef struct PsRecEntry
+{
+	PsRecKey	key;
+	PsLevel    *owner;
+	PsSubplan	sp;
+} PsRecEntry;
+
+typedef struct PsBlock
+{
+	PlannerInfo *root;
+	int			block;
+} PsBlock;
+
+/* per-statement state, reset at the start of every outermost planner call */
+typedef struct PsStmt
+{
+	bool		active;			/* hooks act for this statement */
+	bool		inject;
+	int			record;			/* PsRecordMode */
+	bool		capture;		/* planned by pilotscope_subplans() */
+	bool		touched_table;	/* some level scans a plain relation */
+	int			next_block;
+	List	   *blocks;			/* PsBlock: PlannerInfo -> block number */
+	List	   *levels;
+	PsLevel    *last_level;
+	HTAB	   *records;
+} PsStmt;
+
+static PsStmt st;
+static int	planner_depth = 0;
+static MemoryContext stmt_cxt = NULL;	/* everything of the current statement */
+static MemoryContext last_cxt = NULL;	/* pilotscope_last() result */
+
+static bool capture_pending = false;
+static bool capture_with_sql = false;
+
+static PsSubplan *capture_subs = NULL;	/* in stmt_cxt */
+static int	capture_n = 0;
+static PsSubplan *last_subs = NULL; /* in last_cxt */
+static int	last_n = 0;
+
+/* ---------------------------------------------------------------------
+ * small helpers
+ * ---------------------------------------------------------------------
+ */
+
+/* Relids of the base rels only (PG16+ join relids also hold outer joins) */
+static inline Relids
+base_relids(PlannerInfo *root, Relids relids)
+{
+#if PG_VERSION_NUM >= 160000
+	if (bms_overlap(relids, root->outer_join_rels))
+		return bms_difference(relids, root->outer_join_rels);
+#endif
+	return relids;
+}
+
+static uint32
+rec_hash(const void *key, Size keysize)
+{
+	const PsRecKey *k = (const PsRecKey *) key;
+
+	return bms_hash_value(k->relids) ^ murmurhash32((uint32) k->block);
+}
+
+static int
+rec_match(const void *key1, const void *key2, Size keysize)
+{
+	const PsRecKey *a = (const PsRecKey *) key1;
+	const PsRecKey *b = (const PsRecKey *) key2;
+
+	return (a->block == b->block && bms_equal(a->relids, b->relids)) ? 0 : 1;
+}
+
+static int
+cmp_nameidx(const void *a, const void *b)
+{
+	return strcmp(((const PsNameIdx *) a)->name, ((const PsNameIdx *) b)->name);
+}
+
+static int
+cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static int
+lookup_alias(PsLevel *lv, const char *alias)
+{
+	PsNameIdx	probe;
+	PsNameIdx  *hit;
+
+	probe.name = alias;
+	probe.rti = 0;
+	hit = bsearch(&probe, lv->sorted, lv->nsorted, sizeof(PsNameIdx), cmp_nameidx);
+	return hit ? hit->rti : -1;
+}
+
+/* copy of the static get_parallel_divisor() in costsize.c (PG15) */
+static double
+parallel_divisor(Path *path)
+{
+	double		divisor = path->parallel_workers;
+
+	if (parallel_leader_participation)
+	{
+		double		leader_contribution;
+
+		leader_contribution = 1.0 - (0.3 * path->parallel_workers);
+		if (leader_contribution > 0)
+			divisor += leader_contribution;
+	}
+	return divisor;
+}
+
+/*
+ * Give an existing rel the injected row count and fix its paths the way the
+ * cost functions would have set them: unparameterized paths get the rel's
+ * rows, partial paths rows / parallel divisor, parameterized paths
+ * min(their parameterized estimate, injected) (PG clamps those to the rel's
+ * rows).  Idempotent.
+ */
+static void
+fix_rel_rows(RelOptInfo *rel, double rows)
+{
+	ListCell   *lc;
+
+	rel->rows = rows;
+	foreach(lc, rel->ppilist)
+	{
+		ParamPathInfo *ppi = (ParamPathInfo *) lfirst(lc);
+
+		if (ppi->ppi_rows > rows)
+			ppi->ppi_rows = rows;
+	}
+	foreach(lc, rel->pathlist)
+	{
+		Path	   *path = (Path *) lfirst(lc);
+
+		if (path->param_info == NULL)
+			path->rows = rows;
+		else if (path->rows > rows)
+			path->rows = rows;
+	}
+	foreach(lc, rel->partial_pathlist)
+	{
+		Path	   *path = (Path *) lfirst(lc);
+
+		if (path->param_info == NULL)
+			path->rows = clamp_row_est(rows / parallel_divisor(path));
+	}
+}
+
+/*
+ * Rebuild a plain relation's paths after its rows changed: what the static
+ * set_plain_rel_pathlist() + create_plain_partial_paths() in allpaths.c do.
+ */
+static void
+rebuild_plain_rel(PlannerInfo *root, RelOptInfo *rel)
+{
+	Relids		required_outer = rel->lateral_relids;
+
+	rel->pathlist = NIL;
+	rel->partial_pathlist = NIL;
+	rel->ppilist = NIL;			/* re-created with ppi_rows clamped to new rows */
+	rel->cheapest_startup_path = NULL;
+	rel->cheapest_total_path = NULL;
+	rel->cheapest_unique_path = NULL;
+	rel->cheapest_parameterized_paths = NIL;
+
+	add_path(rel, create_seqscan_path(root, rel, required_outer, 0));
+	if (rel->consider_parallel && required_outer == NULL)
+	{
+		int			workers = compute_parallel_worker(rel, rel->pages, -1,
+													  max_parallel_workers_per_gather);
+
+		if (workers > 0)
+			add_partial_path(rel, create_seqscan_path(root, rel, NULL, workers));
+	}
+	create_index_paths(root, rel);
+	create_tidscan_paths(root, rel);
+}
+
+static bool
+is_plain_table(RangeTblEntry *rte)
+{
+	return rte->rtekind == RTE_RELATION && rte->tablesample == NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * recording: key, inner_only, SELECT count(*) text
+ * ---------------------------------------------------------------------
+ */
+static char *
+make_key(PsLevel *lv, Relids relids)
+{
+	int			n = bms_num_members(relids);
+	char	  **names = palloc(sizeof(char *) * Max(n, 1));
+	int			i = 0;
+	int			rti = -1;
+	StringInfoData buf;
+
+	while ((rti = bms_next_member(relids, rti)) >= 0)
+	{
+		char	   *name = (char *) list_nth(lv->names, rti - 1);
+
+		names[i++] = name ? name : "?";
+	}
+	qsort(names, n, sizeof(char *), cmp_cstr);
+	initStringInfo(&buf);
+	if (lv->block > 0)
+		appendStringInfo(&buf, "%d/", lv->block);
+	for (i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(&buf, ' ');
+		appendStringInfoString(&buf, names[i]);
+	}
+	pfree(names);
+	return buf.data;
+}
+
+/*
+ * Is the rel's size that of an inner join of plain tables?  Not when a member
+ * is no plain table, nor when it contains an outer, semi or anti join (i.e. it
+ * holds part of a special join's nullable / semi side plus something else).
+ */
+static bool
+compute_inner_only(PlannerInfo *root, Relids relids)
+{
+	int			rti = -1;
+	ListCell   *lc;
+
+	while ((rti = bms_next_member(relids, rti)) >= 0)
+	{
+		if (!is_plain_table(root->simple_rte_array[rti]))
+			return false;
+	}
+	if (bms_membership(relids) != BMS_MULTIPLE)
+		return true;
+	foreach(lc, root->join_info_list)
+	{
+		SpecialJoinInfo *sj = (SpecialJoinInfo *) lfirst(lc);
+
+		if (sj->jointype == JOIN_FULL)
+		{
+			if (bms_overlap(relids, sj->syn_lefthand) &&
+				bms_overlap(relids, sj->syn_righthand))
+				return false;
+		}
+		else if (sj->jointype != JOIN_INNER)
+		{
+			if (bms_overlap(relids, sj->syn_righthand) &&
+				!bms_is_subset(relids, sj->syn_righthand))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* PlaceHolderVars are not deparsable; in an inner-join count they equal their expression */
+static Node *
+strip_phvs_mutator(Node *node, void *context)
+{
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, PlaceHolderVar))
+		return strip_phvs_mutator((Node *) ((PlaceHolderVar *) node)->phexpr, context);
+	return expression_tree_mutator(node, strip_phvs_mutator, context);
+}
+
+/* SubPlans, Params (correlation, $n) and SubLinks cannot be written as standalone SQL */
+static bool
+not_expressible_walker(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SubPlan) || IsA(node, AlternativeSubPlan) ||
+		IsA(node, Param) || IsA(node, SubLink))
+		return true;
+	return expression_tree_walker(node, not_expressible_walker, context);
+}
+
+static List *
+level_dpcontext(PsLevel *lv)
+{
+	if (lv->dpcontext == NIL)
+	{
+		PlannedStmt *pstmt = makeNode(PlannedStmt);
+
+		pstmt->rtable = lv->root->parse->rtable;
+		lv->dpcontext = deparse_context_for_plan_tree(pstmt, lv->names);
+
+		/*
+		 * Without a plan ruleutils prefers a Var's syntactic referent, which
+		 * can be a JOIN alias; a (dummy) plan makes it print the base rel.
+		 */
+		lv->dpcontext = set_deparse_context_plan(lv->dpcontext,
+												 (Plan *) makeNode(Result), NIL);
+	}
+	return lv->dpcontext;
+}
+
+/*
+ * Deparsed text of a clause, NULL when it has no standalone SQL form.  Cached
+ * per RestrictInfo: the same clauses recur in thousands of sub-plans, and
+ * the RestrictInfos (EC-derived ones included) live as long as the level.
+ */
+static char *
+clause_text(PsLevel *lv, RestrictInfo *rinfo)
+{
+	PsClauseText *ct;
+	bool		found;
+
+	if (lv->clause_text == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(RestrictInfo *);
+		ctl.entrysize = sizeof(PsClauseText);
+		ctl.hcxt = stmt_cxt;
+		lv->clause_text = hash_create("pilotscope clause text", 256, &ctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	ct = (PsClauseText *) hash_search(lv->clause_text, &rinfo, HASH_ENTER, &found);
+	if (!found)
+	{
+		Node	   *clause = strip_phvs_mutator((Node *) rinfo->clause, NULL);
+
+		ct->text = not_expressible_walker(clause, NULL) ? NULL :
+			deparse_expression(clause, level_dpcontext(lv), true, false);
+	}
+	return ct->text;
+}
+
+/* collect each RestrictInfo once, in order */
+static void
+add_clause(List **clauses, List **seen, RestrictInfo *rinfo)
+{
+	if (list_member_ptr(*seen, rinfo))
+		return;
+	*seen = lappend(*seen, rinfo);
+	*clauses = lappend(*clauses, rinfo);
+}
+
+/*
+ * SELECT count(*) FROM t1 AS a1, t2 AS a2 ... WHERE <EC join equalities>
+ * AND <join clauses inside the set> AND <base restrictions>.  NULL when a
+ * member is no plain table or a clause has no standalone SQL form.
+ * "relids" are the base rels, "fullrelids" the rel's own relids (join
+ * clauses are in when their required_relids fall inside).
+ */
+static char *
+build_count_sql(PsLevel *lv, Relids relids, Relids fullrelids)
+{
+	PlannerInfo *root = lv->root;
+	List	   *clauses = NIL;
+	List	   *seen = NIL;
+	Relids		prefix = NULL;
+	int			rti;
+	ListCell   *lc;
+	StringInfoData buf;
+	bool		first;
+
+	rti = -1;
+	while ((rti = bms_next_member(relids, rti)) >= 0)
+	{
+		if (!is_plain_table(root->simple_rte_array[rti]))
+			return NULL;
+	}
+
+	/*
+	 * Equivalence-class join equalities are in no joininfo list: chain each
+	 * rel to the ones before it, as the planner would join them.  New
+	 * derived clauses are cached by PG in planner_cxt (GEQO-safe).
+	 */
+	rti = -1;
+	while ((rti = bms_next_member(relids, rti)) >= 0)
+	{
+		RelOptInfo *rel = root->simple_rel_array[rti];
+
+		if (prefix != NULL)
+		{
+			Relids		joined = bms_add_member(bms_copy(prefix), rti);
+			List	   *eqs;
+
+#if PG_VERSION_NUM >= 160000
+			eqs = generate_join_implied_equalities(root, joined, prefix, rel, NULL);
+#else
+			eqs = generate_join_implied_equalities(root, joined, prefix, rel);
+#endif
+			foreach(lc, eqs)
+				add_clause(&clauses, &seen, lfirst_node(RestrictInfo, lc));
+		}
+		prefix = bms_add_member(prefix, rti);
+	}
+
+	/* other join clauses evaluable inside the set */
+	rti = -1;
+	while ((rti = bms_next_member(relids, rti)) >= 0)
+	{
+		RelOptInfo *rel = root->simple_rel_array[rti];
+
+		foreach(lc, rel->joininfo)
+		{
+			RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+			if (bms_is_subset(rinfo->required_relids, fullrelids))
+				add_clause(&clauses, &seen, rinfo);
+		}
+	}
+
+	/* base restrictions */
+	rti = -1;
+	while ((rti = bms_next_member(relids, rti)) >= 0)
+	{
+		RelOptInfo *rel = root->simple_rel_array[rti];
+
+		foreach(lc, rel->baserestrictinfo)
+			add_clause(&clauses, &seen, lfirst_node(RestrictInfo, lc));
+	}
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT count(*) FROM ");
+	first = true;
+	rti = -1;
+	while ((rti = bms_next_member(relids, rti)) >= 0)
+	{
+		RangeTblEntry *rte = root->simple_rte_array[rti];
+		char	   *relname = get_rel_name(rte->relid);
+
+		if (relname == NULL)
+			return NULL;
+		if (!first)
+			appendStringInfoString(&buf, ", ");
+		first = false;
+		/* FROM ONLY when the query excluded the children */
+		if (!rte->inh && has_subclass(rte->relid))
+			appendStringInfoString(&buf, "ONLY ");
+		if (RelationIsVisible(rte->relid))
+			appendStringInfoString(&buf, quote_identifier(relname));
+		else
+			appendStringInfoString(&buf,
+								   quote_qualified_identifier(get_namespace_name(get_rel_namespace(rte->relid)),
+															  relname));
+		appendStringInfo(&buf, " AS %s",
+						 quote_identifier((char *) list_nth(lv->names, rti - 1)));
+	}
+
+	first = true;
+	foreach(lc, clauses)
+	{
+		char	   *text = clause_text(lv, lfirst_node(RestrictInfo, lc));
+
+		if (text == NULL)
+			return NULL;
+		appendStringInfoString(&buf, first ? " WHERE " : " AND ");
+		first = false;
+		appendStringInfoString(&buf, text);
+	}
+	return buf.data;
+}
+
+/*
+ * Record one base or join rel (first visit wins, except that a later
+ * PlannerInfo of the same block replaces it: a level's MIN/MAX-optimisation
+ * copy, which adds "col IS NOT NULL", is planned before the level itself).
+ */
+static void
+record_rel(PsLevel *lv, Relids relids, Relids fullrelids, bool is_join,
+		   double pg_rows, double target)
+{
+	PsRecKey	key;
+	PsRecEntry *e;
+	bool		found;
+	MemoryContext oldcxt;
+
+	key.block = lv->block;
+	key.relids = relids;
+	e = (PsRecEntry *) hash_search(st.records, &key, HASH_ENTER, &found);
+	if (found && e->owner == lv)
+		return;
+
+	oldcxt = MemoryContextSwitchTo(stmt_cxt);
+	if (!found)
+		e->key.relids = bms_copy(relids);	/* the rel may live in a GEQO context */
+	e->owner = lv;
+	e->sp.block = lv->block;
+	e->sp.is_join = is_join;
+	e->sp.nrels = bms_num_members(relids);
+	e->sp.key = make_key(lv, relids);
+	e->sp.pg_rows = pg_rows;
+	e->sp.has_injected = target >= 0;
+	e->sp.injected_rows = target >= 0 ? target : 0.0;
+	e->sp.inner_only = compute_inner_only(lv->root, relids);
+	e->sp.sql = st.record == PS_RECORD_SQL ?
+		build_count_sql(lv, relids, fullrelids) : NULL;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* ---------------------------------------------------------------------
+ * per-level state
+ * ---------------------------------------------------------------------
+ */
+
+/* Translate the pilotscope.cards entries of this level's block, once */
+static void
+translate_cards(PsLevel *lv)
+{
+	int			i;
+	int			j;
+
+	for (i = 0; i < ps_cards->nentries; i++)
+	{
+		PsCardEntry *e = &ps_cards->entries[i];
+		Relids		relids = NULL;
+		int			rti = -1;
+		double		rows;
+
+		if (e->block != lv->block)
+			continue;
+		for (j = 0; j < e->naliases; j++)
+		{
+			rti = lookup_alias(lv, e->aliases[j]);
+			if (rti < 0)
+				break;
+			relids = bms_add_member(relids, rti);
+		}
+		if (rti < 0)
+			continue;			/* a key not of this query: ignored */
+		rows = clamp_row_est(e->rows);
+		if (e->naliases == 1)
+			lv->base_target[rti] = rows;
+		else
+		{
+			PsJoinTarget *t;
+			bool		found;
+
+			if (lv->join_target == NULL)
+			{
+				HASHCTL		ctl;
+
+				ctl.keysize = sizeof(Relids);
+				ctl.entrysize = sizeof(PsJoinTarget);
+				ctl.hash = bitmap_hash;
+				ctl.match = bitmap_match;
+				ctl.hcxt = stmt_cxt;
+				lv->join_target = hash_create("pilotscope join targets", 64, &ctl,
+											  HASH_ELEM | HASH_FUNCTION |
+											  HASH_COMPARE | HASH_CONTEXT);
+			}
+			t = (PsJoinTarget *) hash_search(lv->join_target, &relids, HASH_ENTER, &found);
+			t->rows = rows;
+		}
+	}
+}
+
+/*
+ * Is this PlannerInfo the copy of its parent level that planagg.c's
+ * build_minmax_path() plans as "SELECT col ... ORDER BY col LIMIT 1" for a
+ * MIN/MAX aggregate?  It scans the same range table as its parent, so it
+ * shares the parent's block (and keys).
+ */
+static bool
+is_minmax_copy(PlannerInfo *root)
+{
+	Query	   *parse = root->parse;
+	TargetEntry *tle;
+
+	if (root->parent_root == NULL || root->limit_tuples != 1.0 ||
+		!root->parent_root->parse->hasAggs ||
+		parse->hasAggs || list_length(parse->targetList) != 1 ||
+		parse->limitCount == NULL || !IsA(parse->limitCount, Const) ||
+		list_length(parse->rtable) != list_length(root->parent_root->parse->rtable))
+		return false;
+	tle = linitial_node(TargetEntry, parse->targetList);
+	return tle->resname != NULL && strcmp(tle->resname, "agg_target") == 0;
+}
+
+/*
+ * Block number of a query level: 0 for the top level (even when sub-levels
+ * such as CTEs and sub-selects are planned first), else 1, 2, ... in order of
+ * first need.
+ */
+static int
+block_of(PlannerInfo *root)
+{
+	ListCell   *lc;
+	PsBlock    *b;
+
+	if (root->parent_root == NULL)
+		return 0;
+	if (is_minmax_copy(root))
+		return block_of(root->parent_root);
+	foreach(lc, st.blocks)
+	{
+		b = (PsBlock *) lfirst(lc);
+		if (b->root == root)
+			return b->block;
+	}
+	b = MemoryContextAlloc(stmt_cxt, sizeof(PsBlock));
+	b->root = root;
+	b->block = ++st.next_block;
+	st.blocks = lappend(st.blocks, b);	/* CurrentMemoryContext is stmt_cxt */
+	return b->block;
+}
+
+/*
+ * First hook call for a PlannerInfo: name its rels, translate the pushed
+ * cards, record and inject every base rel of the level.
+ */
+static PsLevel *
+init_level(PlannerInfo *root)
+{
+	PsLevel    *lv = palloc0(sizeof(PsLevel));
+	Bitmapset  *rels_used = NULL;
+	int			i;
+
+	lv->root = root;
+	lv->block = block_of(root);
+	lv->nslots = root->simple_rel_array_size;
+
+	for (i = 1; i < root->simple_rel_array_size; i++)
+	{
+		RelOptInfo *rel = root->simple_rel_array[i];
+
+		if (rel && rel->reloptkind == RELOPT_BASEREL)
+			rels_used = bms_add_member(rels_used, i);
+	}
+	/* unique names like EXPLAIN's (a, a_1, ...) over this level's range table */
+	lv->names = select_rtable_names_for_explain(root->parse->rtable, rels_used);
+
+	lv->sorted = palloc(sizeof(PsNameIdx) * Max(bms_num_members(rels_used), 1));
+	i = -1;
+	while ((i = bms_next_member(rels_used, i)) >= 0)
+	{
+		char	   *name = (char *) list_nth(lv->names, i - 1);
+
+		if (name == NULL)
+			continue;
+		lv->sorted[lv->nsorted].name = name;
+		lv->sorted[lv->nsorted].rti = i;
+		lv->nsorted++;
+	}
+	qsort(lv->sorted, lv->nsorted, sizeof(PsNameIdx), cmp_nameidx);
+
+	lv->base_target = palloc(sizeof(double) * lv->nslots);
+	for (i = 0; i < lv->nslots; i++)
+		lv->base_target[i] = -1.0;
+	if (st.inject)
+		translate_cards(lv);
+
+	lv->seen = psw_create(stmt_cxt, 256, NULL);
+	st.levels = lappend(st.levels, lv);
+
+	i = -1;
+	while ((i = bms_next_member(rels_used, i)) >= 0)
+	{
+		RelOptInfo *rel = root->simple_rel_array[i];
+		double		target = lv->base_target[i];
+
+		if (IS_DUMMY_REL(rel))
+			target = -1.0;		/* proven empty: no size estimate to override */
+		if (st.record != PS_RECORD_OFF)
+		{
+			if (root->simple_rte_array[i]->rtekind == RTE_RELATION)
+				st.touched_table = true;
+			record_rel(lv, rel->relids, rel->relids, false, rel->rows, target);
+		}
+		lv->base_target[i] = target;
+		if (target >= 0)
+		{
+			rel->rows = target;
+			lv->any_base_target = true;
+		}
+	}
+	return lv;
+}
+
+static PsLevel *
+get_level(PlannerInfo *root, bool *created)
+{
+	ListCell   *lc;
+	PsLevel    *lv;
+	MemoryContext oldcxt;
+
+	*created = false;
+	if (st.last_level && st.last_level->root == root)
+		return st.last_level;
+	foreach(lc, st.levels)
+	{
+		lv = (PsLevel *) lfirst(lc);
+		if (lv->root == root)
+		{
+			st.last_level = lv;
+			return lv;
+		}
+	}
+	oldcxt = MemoryContextSwitchTo(stmt_cxt);
+	lv = init_level(root);
+	MemoryContextSwitchTo(oldcxt);
+	st.last_level = lv;
+	*created = true;
+	return lv;
+}
+
+static inline bool
+hooks_act(void)
+{
+	return st.active && planner_depth == 1;
+}
+
+/* ---------------------------------------------------------------------
+ * hooks
+ * ---------------------------------------------------------------------
+ */
+static void
+ps_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
+					RangeTblEntry *rte)
+{
+	/* an appendrel child can be the first call of a level: init it then */
+	if (hooks_act() && (rel->reloptkind == RELOPT_BASEREL ||
+						rel->reloptkind == RELOPT_OTHER_MEMBER_REL))
+	{
+		bool		created;
+		PsLevel    *lv = get_level(root, &created);
+
+		if (rel->reloptkind == RELOPT_BASEREL && !IS_DUMMY_REL(rel))
+		{
+			/*
+			 * This rel's paths (index loop counts, ParamPathInfo clamps,
+			 * bitmap costs) were built before any base rel was injected.
+			 */
+			if (created && lv->any_base_target &&
+				rte->rtekind == RTE_RELATION && !rte->inh &&
+				rte->relkind != RELKIND_FOREIGN_TABLE && rte->tablesample == NULL)
+				rebuild_plain_rel(root, rel);
+			if ((int) rti < lv->nslots && lv->base_target[rti] >= 0)
+				fix_rel_rows(rel, lv->base_target[rti]);
+		}
+	}
+
+	if (prev_set_rel_pathlist_hook)
+		prev_set_rel_pathlist_hook(root, rel, rti, rte);
+}
+
+/* the join rel's pushed value (-1: none); records it on its first visit */
+static double
+visit_joinrel(PsLevel *lv, Relids relids, Relids fullrelids, double pg_rows)
+{
+	double		target = -1.0;
+
+	if (lv->join_target)
+	{
+		PsJoinTarget *t = (PsJoinTarget *) hash_search(lv->join_target, &relids,
+													   HASH_FIND, NULL);
+
+		if (t)
+			target = t->rows;
+	}
+	if (st.record != PS_RECORD_OFF)
+		record_rel(lv, relids, fullrelids, true, pg_rows, target);
+	return target;
+}
+
+/* the single word of a set of rtindexes < 64 (false when it has more) */
+static inline bool
+single_word(Relids relids, bitmapword *word)
+{
+	int			i;
+
+	if (relids == NULL)
+		return false;
+	for (i = 1; i < relids->nwords; i++)
+	{
+		if (relids->words[i] != 0)
+			return false;
+	}
+	*word = relids->words[0];
+	return true;
+}
+
+static void
+ps_set_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
+					 RelOptInfo *outerrel, RelOptInfo *innerrel,
+					 JoinType jointype, JoinPathExtraData *extra)
+{
+	if (hooks_act() && joinrel->reloptkind == RELOPT_JOINREL &&
+		(st.record != PS_RECORD_OFF || st.last_level == NULL ||
+		 st.last_level->root != root || st.last_level->join_target != NULL))
+	{
+		bool		created;
+		PsLevel    *lv = get_level(root, &created);
+		Relids		relids = base_relids(root, joinrel->relids);
+		bitmapword	word;
+		double		target;
+
+		if (single_word(relids, &word))
+		{
+			bool		found;
+			PsWordEntry *e = psw_insert(lv->seen, word, &found);
+
+			if (!found)
+				e->target = visit_joinrel(lv, relids, joinrel->relids, joinrel->rows);
+			target = e->target;
+		}
+		else
+			target = visit_joinrel(lv, relids, joinrel->relids, joinrel->rows);
+
+		if (target >= 0 && joinrel->rows != target)
+			fix_rel_rows(joinrel, target);
+	}
+
+	if (prev_set_join_pathlist_hook)
+		prev_set_join_pathlist_hook(root, joinrel, outerrel, innerrel, jointype, extra);
+}
+
+/*
+ * join_search_hook: run the join search as make_rel_from_joinlist would,
+ * then treat the rel it returns like set_join_pathlist_hook does.  This only
+ * matters when that rel never reached set_join_pathlist_hook because its
+ * restriction list holds a pseudoconstant qual (e.g. "now() > '2000-01-01'"):
+ * its rows are then fixed after its paths were chosen, which is still what a
+ * core patch gives since path costs do not depend on the rel's own rows.
+ * Join rels BELOW such a rel cannot be reached at all.
+ */
+static RelOptInfo *
+ps_join_search(PlannerInfo *root, int levels_needed, List *initial_rels)
+{
+	RelOptInfo *rel;
+
+	if (prev_join_search_hook)
+		rel = prev_join_search_hook(root, levels_needed, initial_rels);
+	else if (enable_geqo && levels_needed >= geqo_threshold)
+		rel = geqo(root, levels_needed, initial_rels);
+	else
+		rel = standard_join_search(root, levels_needed, initial_rels);
+
+	if (rel != NULL && hooks_act() && rel->reloptkind == RELOPT_JOINREL &&
+		!IS_DUMMY_REL(rel))
+	{
+		bool		created;
+		PsLevel    *lv = get_level(root, &created);
+		double		target;
+
+		target = visit_joinrel(lv, base_relids(root, rel->relids), rel->relids, rel->rows);
+		if (target >= 0 && rel->rows != target)
+			fix_rel_rows(rel, target);
+	}
+	return rel;
+}
+
+/* ---------------------------------------------------------------------
+ * statement begin / end
+ * ---------------------------------------------------------------------
+ */
+static void
+stmt_begin(void)
+{
+	MemoryContextReset(stmt_cxt);
+	memset(&st, 0, sizeof(st));
+	capture_subs = NULL;
+	capture_n = 0;
+
+	st.capture = capture_pending;
+	capture_pending = false;
+	if (!ps_enabled)
+		return;
+	if (st.capture)
+		st.record = capture_with_sql ? PS_RECORD_SQL : PS_RECORD_ROWS;
+	else
+		st.record = ps_record_mode;
+	st.inject = ps_cards != NULL && ps_cards->nentries > 0;
+	st.active = st.inject || st.record != PS_RECORD_OFF;
+	if (st.record != PS_RECORD_OFF)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(PsRecKey);
+		ctl.entrysize = sizeof(PsRecEntry);
+		ctl.hash = rec_hash;
+		ctl.match = rec_match;
+		ctl.hcxt = stmt_cxt;
+		st.records = hash_create("pilotscope records", 256, &ctl,
+								 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+}
+
+static int
+cmp_subplan(const void *a, const void *b)
+{
+	const PsSubplan *x = (const PsSubplan *) a;
+	const PsSubplan *y = (const PsSubplan *) b;
+
+	if (x->block != y->block)
+		return x->block < y->block ? -1 : 1;
+	if (x->nrels != y->nrels)
+		return x->nrels < y->nrels ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+static void
+stmt_end(void)
+{
+	if (st.active && st.records != NULL)
+	{
+		long		n = hash_get_num_entries(st.records);
+		PsSubplan  *subs = MemoryContextAlloc(stmt_cxt, sizeof(PsSubplan) * Max(n, 1));
+		HASH_SEQ_STATUS seq;
+		PsRecEntry *e;
+		int			i = 0;
+
+		hash_seq_init(&seq, st.records);
+		while ((e = (PsRecEntry *) hash_seq_search(&seq)) != NULL)
+			subs[i++] = e->sp;
+		qsort(subs, i, sizeof(PsSubplan), cmp_subplan);
+
+		if (st.capture)
+		{
+			capture_subs = subs;
+			capture_n = i;
+		}
+		else if (st.touched_table)
+		{
+			/* statements on no table (e.g. SELECT * FROM pilotscope_last()) keep the old record */
+			int			j;
+
+			MemoryContextReset(last_cxt);
+			last_subs = MemoryContextAlloc(last_cxt, sizeof(PsSubplan) * Max(i, 1));
+			for (j = 0; j < i; j++)
+			{
+				last_subs[j] = subs[j];
+				last_subs[j].key = MemoryContextStrdup(last_cxt, subs[j].key);
+				if (subs[j].sql)
+					last_subs[j].sql = MemoryContextStrdup(last_cxt, subs[j].sql);
+			}
+			last_n = i;
+		}
+	}
+	/* PlannerInfos die with the caller's context: drop all pointers to them */
+	st.active = false;
+	st.levels = NIL;
+	st.blocks = NIL;
+	st.last_level = NULL;
+	st.records = NULL;
+}
+
+static void
+stmt_abort(void)
+{
+	st.active = false;
+	st.blocks = NIL;
+	st.levels = NIL;
+	st.last_level = NULL;
+	st.records = NULL;
+	capture_subs = NULL;
+	capture_n = 0;
+}
+
+static PlannedStmt *
+ps_planner(Query *parse, const char *query_string, int cursorOptions,
+		   ParamListInfo boundParams)
+{
+	PlannedStmt *result;
+	bool		outermost = (planner_depth == 0);
+
+	if (outermost)
+		stmt_begin();
+	planner_depth++;
+	PG_TRY();
+	{
+		if (prev_planner_hook)
+			result = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
+		else
+			result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	}
+	PG_CATCH();
+	{
+		planner_depth--;
+		if (outermost)
+			stmt_abort();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	planner_depth--;
+	if (outermost)
+		stmt_end();
+	return result;
+}
+
+/* ---------------------------------------------------------------------
+ * interface for pilotscope.c
+ * ---------------------------------------------------------------------
+ */
+void
+ps_request_capture(bool with_sql)
+{
+	capture_pending = true;
+	capture_with_sql = with_sql;
+	capture_subs = NULL;
+	capture_n = 0;
+}
+
+void
+ps_cancel_capture(void)
+{
+	capture_pending = false;
+}
+
+int
+ps_capture_result(PsSubplan **out)
+{
+	*out = capture_subs;
+	return capture_n;
+}
+
+int
+ps_last_result(PsSubplan **out)
+{
+	*out = last_subs;
+	return last_n;
+}
+
+void
+ps_planner_init(void)
+{
+	stmt_cxt = AllocSetContextCreate(TopMemoryContext, "pilotscope statement",
+									 ALLOCSET_DEFAULT_SIZES);
+	last_cxt = AllocSetContextCreate(TopMemoryContext, "pilotscope last record",
+									 ALLOCSET_SMALL_SIZES);
+
+	prev_planner_hook = planner_hook;
+	planner_hook = ps_planner;
+	prev_set_rel_pathlist_hook = set_rel_pathlist_hook;
+	set_rel_pathlist_hook = ps_set_rel_pathlist;
+	prev_set_join_pathlist_hook = set_join_pathlist_hook;
+	set_join_pathlist_hook = ps_set_join_pathlist;
+	prev_join_search_hook = join_search_hook;
+	join_search_hook = ps_join_search;
+}
