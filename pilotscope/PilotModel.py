@@ -86,6 +86,16 @@ class PilotModel:
             ids.append(meta.stem)
         return ids
 
+    @classmethod
+    def newest_model_id(cls, dataset: str) -> str:
+        """The most recently saved model trained on `dataset`; none is a `ModelLoadError` saying what to do."""
+        saved = cls.list_model_ids(dataset=dataset)
+        if not saved:
+            raise ModelLoadError(
+                f"No saved {cls.folder_name} model for dataset {dataset!r} in {cls.model_root()}. Train one first "
+                f"(enable_training=True), or pass model_id=... (set {MODEL_DIR_ENV} if your models live elsewhere).")
+        return saved[-1]
+
     # --------------------------------------------------------------- save/load
     def save_model(self) -> Path:
         """Write the model folder and its metadata; returns the folder."""

@@ -1,0 +1,7 @@
+#!/bin/sh
+# First start only: the database and role of the MLflow tracking server's backend store.
+set -e
+psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres -v password="$MLFLOW_DB_PASSWORD" <<'SQL'
+CREATE ROLE mlflow LOGIN PASSWORD :'password';
+CREATE DATABASE mlflow OWNER mlflow;
+SQL

@@ -1,0 +1,201 @@
+"""Where MLflow records go, and a client that is safe to share that store between processes.
+
+`MLFLOW_TRACKING_URI` wins when set (a remote `http://…` server, a database, another SQLite file).
+Otherwise the store is the SQLite database `<project>/mlflow.db` with artifacts in `<project>/mlruns/`,
+MLflow's own layout, so plain MLflow commands run from the project root (`mlflow ui`,
+`mlflow.search_runs`, `mlflow artifacts download`) see the same runs without any set-up. MLflow ≥3.13 refuses the plain `file:` store, so a project that still
+has one gets a message pointing at `mlflow migrate-filestore` instead of a second, empty store.
+
+`python -m pilotscope.Common.tracking_store [--artifact-root]` prints the URI (or the artifact
+folder), so shell scripts such as scripts/mlflow_ui.sh use the same store.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+from pilotscope.errors import PilotScopeError
+from pilotscope.paths import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+DEFAULT_STORE_DIR = PROJECT_ROOT / "mlruns"
+SQLITE_PREFIX = "sqlite:///"
+
+
+class TrackingError(PilotScopeError):
+    """The tracking store cannot be used as configured."""
+
+
+class LegacyFileStoreError(TrackingError):
+    """`mlruns/` holds an old MLflow file store that has not been migrated to the database store."""
+
+
+class ExperimentNotFoundError(TrackingError):
+    """No experiment of that name exists in the tracking store."""
+
+
+def _has_legacy_file_store(folder: Path) -> bool:
+    """A file store keeps each experiment in a numbered folder with a meta.yaml."""
+    if not folder.is_dir():
+        return False
+    return any(child.name.isdigit() and (child / "meta.yaml").is_file() for child in folder.iterdir())
+
+
+def tracking_uri() -> str:
+    """The tracking URI every pilotscope component uses (see the module docstring)."""
+    explicit = os.environ.get(TRACKING_URI_ENV)
+    if explicit:
+        return explicit
+    database = DEFAULT_STORE_DIR.parent / "mlflow.db"
+    if not database.exists() and _has_legacy_file_store(DEFAULT_STORE_DIR):
+        raise LegacyFileStoreError(
+            f"{DEFAULT_STORE_DIR} holds an MLflow file store, which MLflow >=3.13 no longer opens by default. "
+            f"Migrate it into the database store pilotscope uses with\n"
+            f"  mlflow migrate-filestore --source {DEFAULT_STORE_DIR} --target {SQLITE_PREFIX}{database}\n"
+            f"(or point {TRACKING_URI_ENV} at another store).")
+    return f"{SQLITE_PREFIX}{database}"
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a SQLite tracking URI, None for any other store."""
+    if not uri.startswith(SQLITE_PREFIX):
+        return None
+    return Path(uri[len(SQLITE_PREFIX):].split("?", 1)[0]).resolve()
+
+
+def artifact_root(uri: str) -> Path | None:
+    """Where experiments of a SQLite store keep artifacts: `mlruns/` beside the database file.
+
+    None for other stores, whose server chooses. (MLflow's own default for a database store is
+    `./mlruns` in the current directory, which would scatter artifacts wherever a script runs.)
+    """
+    database = sqlite_path(uri)
+    return database.parent / "mlruns" if database else None
+
+
+def artifact_location(uri: str, experiment_name: str) -> str | None:
+    """The artifact location a new experiment gets (see `artifact_root`)."""
+    root = artifact_root(uri)
+    return (root / experiment_name).as_uri() if root else None
+
+
+def display_uri(uri: str) -> str:
+    """The URI with any password removed, for messages and results files."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class SerializedClient:
+    """An `MlflowClient` whose calls hold a lock file beside a SQLite store.
+
+    Processes sharing one SQLite store (pytest-xdist workers, two benchmarks at once) otherwise race:
+    two of them creating the schema of a new database fail with "duplicate column", and a read
+    transaction upgraded to a write can fail with "database is locked" despite MLflow's busy timeout.
+    Other stores (a server, PostgreSQL) handle concurrency themselves and are not locked.
+    """
+
+    def __init__(self, uri: str) -> None:
+        from mlflow import MlflowClient
+
+        self.tracking_uri = uri
+        database = sqlite_path(uri)
+        self._lock_path = database.with_name(database.name + ".lock") if database else None
+        with self._locked():
+            self._client = MlflowClient(tracking_uri=uri)
+
+    def _locked(self) -> contextlib.AbstractContextManager:
+        return _file_lock(self._lock_path) if self._lock_path else contextlib.nullcontext()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or self._lock_path is None:
+            return attribute
+
+        @functools.wraps(attribute)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._locked():
+                return attribute(*args, **kwargs)
+        return locked
+
+
+def tracking_client(uri: str | None = None) -> "MlflowClient":
+    """A client of the tracking store (`uri`, default `tracking_uri()`), serialised for SQLite."""
+    return SerializedClient(uri or tracking_uri())  # type: ignore[return-value]
+
+
+def get_or_create_experiment(client: "MlflowClient", name: str) -> str:
+    """The id of experiment `name`, created (with our artifact location) when missing.
+
+    A deleted experiment of that name is restored rather than failing: its runs stay searchable.
+    """
+    from mlflow.entities import LifecycleStage
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        try:
+            return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name))
+        except MlflowException as exc:  # another process created it first (servers are not locked)
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise TrackingError(f"Cannot create MLflow experiment {name!r}: {exc.message}") from exc
+    if experiment.lifecycle_stage == LifecycleStage.DELETED:
+        client.restore_experiment(experiment.experiment_id)
+    return experiment.experiment_id
+
+
+def get_experiment_id(client: "MlflowClient", name: str) -> str:
+    """The id of an existing experiment; a missing one is an error naming the experiments there are."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        known = sorted(e.name for e in client.search_experiments())
+        raise ExperimentNotFoundError(
+            f"No MLflow experiment {name!r} in {display_uri(client.tracking_uri)}. "
+            f"Experiments there: {', '.join(known) if known else 'none'}. Experiments are named "
+            f"<algorithm>_<dataset>, e.g. mscn_stats_tiny, and created by the first tracked run.")
+    return experiment.experiment_id
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print the tracking URI (or with --artifact-root, the SQLite store's artifact folder) for scripts."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--artifact-root", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        uri = tracking_uri()
+    except TrackingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print((artifact_root(uri) or "") if args.artifact_root else uri)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
