@@ -3,7 +3,7 @@
 PYTHON ?= python3
 STAMP := .pilotscope/installed.stamp
 
-.PHONY: setup test benchmark server-stop
+.PHONY: setup compose-validator test benchmark perf server-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e .
@@ -13,11 +13,22 @@ setup: $(STAMP)
 	$(PYTHON) -m pilotscope.cli db start
 	$(PYTHON) -m pilotscope.cli db load stats_tiny
 
-test: setup
-	$(PYTHON) -m pytest -n auto tests
+# docker-compose.yml is validated by a test; Docker itself never runs here.
+compose-validator:
+	@command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } || \
+	  echo "note: install docker-compose (or the docker compose plugin) for the compose-file test"
+
+test: setup compose-validator
+	$(PYTHON) -m pytest -n auto -m "not serial" tests
+	$(PYTHON) -m pytest -m serial tests
 
 benchmark: setup
-	$(PYTHON) -m pytest benchmarks
+	$(PYTHON) -m pytest benchmarks -m "not perf" --db stats_tiny
+
+perf: setup
+	$(PYTHON) -m pytest benchmarks -m perf -s
 
 server-stop:
 	$(PYTHON) -m pilotscope.cli db stop

@@ -131,6 +131,7 @@ class PilotSession:
         self.config = config
         self.modules: dict[str, ModuleRecord] = {}
         self.deselected_modules: set[str] = set()
+        self.problems: list[str] = []  # bad benchmark modules, a usage error before anything runs
         self.interrupted = False
         self._plain = {}
 
@@ -146,11 +147,14 @@ class PilotSession:
             return
         target = self.module_target(metafunc.module)
         if target is None:
-            raise pytest.UsageError(f"{metafunc.module.__file__}: a benchmark module needs ALGORITHM and DATASET.")
+            self.problems.append(f"{metafunc.module.__file__}: a benchmark module needs ALGORITHM and DATASET.")
+        elif target[0] not in ALGORITHMS and not hasattr(metafunc.module, "get_preset_scheduler"):
+            self.problems.append(f"{metafunc.module.__file__}: unknown algorithm {target[0]!r}. Known: "
+                                 f"{', '.join(ALGORITHMS)} (or define get_preset_scheduler in the module).")
+        if target is None or self.problems:  # reported as a usage error once collection ends
+            metafunc.parametrize("pilot_query", [None], ids=["invalid"])
+            return
         algorithm, dataset = target
-        if algorithm not in ALGORITHMS and not hasattr(metafunc.module, "get_preset_scheduler"):
-            raise pytest.UsageError(f"{metafunc.module.__file__}: unknown algorithm {algorithm!r}. Known: "
-                                    f"{', '.join(ALGORITHMS)} (or define get_preset_scheduler in the module).")
         if dataset != option(self.config, "db"):
             metafunc.parametrize("pilot_query", [None], ids=["other-dataset"])
             return
@@ -161,6 +165,8 @@ class PilotSession:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        if self.problems:
+            raise pytest.UsageError("\n".join(self.problems))
         keep, drop = [], []
         for item in items:
             module = getattr(item, "module", None)

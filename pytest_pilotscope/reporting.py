@@ -33,7 +33,12 @@ def attach_tracker(record: ModuleRecord, tracker) -> None:
 
 # -------------------------------------------------------------------- MLflow
 def finish_run(config: pytest.Config, record: ModuleRecord, status: str) -> None:
-    """Log what the module measured, then end its run with `status` (FINISHED, FAILED or KILLED)."""
+    """Log what the module measured, then end its run with `status` (FINISHED, FAILED or KILLED).
+
+    Once only: after Ctrl-C the session ends the run KILLED before pytest tears the module down.
+    """
+    if record.status != "RUNNING":
+        return
     record.status = status
     record.benchmark_json = _benchmark_json(config, record)
     tracker = _trackers.pop(id(record), None)
@@ -51,8 +56,9 @@ def finish_run(config: pytest.Config, record: ModuleRecord, status: str) -> None
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
             (folder / PER_QUERY_ARTIFACT).write_text(json.dumps(record.per_query_table(), indent=1))
-            if record.benchmark_json:
-                (folder / BENCHMARK_ARTIFACT).write_text(json.dumps(record.benchmark_json, indent=1))
+            if record.benchmark_json:  # pytest-benchmark's own encoder: params hold PilotQuery objects
+                from pytest_benchmark.utils import safe_dumps
+                (folder / BENCHMARK_ARTIFACT).write_text(safe_dumps(record.benchmark_json, indent=1))
             baseline = baseline_times(config, record)
             if baseline and record.timed and record.algorithm != "baseline":
                 plot_against_baseline(record, baseline, folder / "per_query_vs_baseline.png")
@@ -212,6 +218,12 @@ def apply_gate(config: pytest.Config, records: Iterable[ModuleRecord]) -> bool:
 
 # ------------------------------------------------------------------ terminal
 def terminal_summary(config: pytest.Config, reporter, session) -> None:
+    if getattr(config.option, "numprocesses", None) and not session.modules:
+        reporter.write_sep("=", "pilotscope summary")
+        reporter.write_line("Ran under xdist (-n): pytest-benchmark takes no timings there, so none were taken "
+                            "or logged. Every query's result was still checked against PostgreSQL, each module "
+                            "trained and tracked on one worker; results files are in the results folder.")
+        return
     if not session.modules and not session.deselected_modules:
         return
     reporter.write_sep("=", "pilotscope summary")

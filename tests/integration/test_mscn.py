@@ -1,0 +1,199 @@
+"""MSCN against the real server: collection of true cardinalities, training, steering, models, q-error."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from algorithm_examples.Mscn.MscnCollection import collect_true_cardinalities
+from algorithm_examples.Mscn.MscnPilotModel import MscnPilotModel
+from algorithm_examples.Mscn.MscnPresetScheduler import evaluate_qerror, get_mscn_preset_scheduler
+from pilotscope import collection_cache
+from pilotscope.datasets import load_test_sql, load_training_sql
+from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
+from pilotscope.errors import ModelLoadError, PilotScopeError
+from pilotscope.PilotModel import MODEL_DIR_ENV
+
+NUM_COLLECTION = 100
+NUM_EPOCH = 5
+MULTI_JOIN_SQL = ("select count(*) from comments as c, posthistory as ph, badges as b, votes as v, users as u "
+                  "where u.id = b.userid and b.userid = ph.userid and ph.userid = v.userid and v.userid = c.userid "
+                  "and c.score=0 and ph.posthistorytypeid=2 and u.reputation>=1 and v.votetypeid=2")
+TOP_KEY = "b c ph u v"
+# PostgreSQL resolves the unqualified `reputation`; the featurizer cannot attribute it to a table.
+UNANALYSABLE_SQL = "select count(*) from badges as b, users as u where b.userid = u.id and reputation > 5"
+
+
+@pytest.fixture(scope="module")
+def mscn(stats_tiny_config, tmp_path_factory):
+    """One small MSCN model trained through the preset, with models and caches kept out of the checkout."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(MODEL_DIR_ENV, str(tmp_path_factory.mktemp("models")))
+        cache_root = tmp_path_factory.mktemp("state")
+        patch.setattr(collection_cache, "state_dir", lambda: cache_root)
+        losses = []
+        scheduler, tracker = get_mscn_preset_scheduler(
+            stats_tiny_config, num_collection=NUM_COLLECTION, num_epoch=NUM_EPOCH, use_mlflow=False,
+            on_epoch=lambda epoch, loss: losses.append((epoch, loss)))
+        yield scheduler, tracker, losses
+        scheduler.close()
+
+
+@pytest.fixture()
+def interactor(stats_tiny_config):
+    with PilotDataInteractor(stats_tiny_config) as it:
+        yield it
+
+
+def postgres_records(interactor: PilotDataInteractor, sql: str) -> list[tuple]:
+    interactor.pull_record()
+    return interactor.execute(sql).records
+
+
+def test_mscn_trains_saves_and_runs_the_test_workload_with_postgres_results(mscn, interactor):
+    scheduler, tracker, losses = mscn
+    assert tracker is None
+    assert [epoch for epoch, _ in losses] == list(range(NUM_EPOCH))
+    model = scheduler.pilot_model
+    assert model.model_id in MscnPilotModel.list_model_ids(dataset="stats_tiny")
+    meta = json.loads(model.metadata_path.read_text())
+    assert meta["dataset"] == "stats_tiny" and meta["hyperparameters"]["epochs"] == NUM_EPOCH
+    assert meta["num_collection_queries"] == NUM_COLLECTION and meta["num_training_queries"] == NUM_COLLECTION
+    assert meta["num_training_samples"] > 5 * NUM_COLLECTION, "every sub-plan, not only the full queries"
+    assert meta["num_failed_subplans"] == meta["num_timed_out_subplans"] == 0
+    assert meta["training_time"] > 0 and meta["collection_time"] > 0 and meta["from_cache"] is False
+
+    for sql in load_test_sql("stats_tiny"):
+        result = scheduler.execute(sql)
+        assert not result.timed_out
+        assert sorted(result.records) == sorted(postgres_records(interactor, sql)), sql
+        assert result.cost.pull > 0 and result.cost.inference > 0 and result.cost.push > 0
+
+
+def test_the_pushed_estimates_reach_the_planner(mscn, interactor):
+    scheduler, _, _ = mscn
+    interactor.pull_subquery_card()
+    pg_rows = interactor.execute(MULTI_JOIN_SQL).subquery_2_card
+    cards, fallbacks = scheduler.pilot_model.estimate(MULTI_JOIN_SQL, pg_rows)
+    assert fallbacks == [] and set(cards) == set(pg_rows) and len(cards) >= 10
+    interactor.push_card(cards)
+    interactor.pull_subquery_card()
+    injected = {p.key: p.injected_rows for p in interactor.execute(MULTI_JOIN_SQL).subplans}
+    assert injected == pytest.approx(cards, abs=0.5), "the planner rounds row counts"
+    assert any(abs(cards[key] - pg_rows[key]) > 1 for key in cards), "MSCN's estimates, not PostgreSQL's"
+
+    scheduler.steering.steer(interactor, MULTI_JOIN_SQL)  # registers MSCN's push for the next execution
+    interactor.pull_physical_plan()
+    plan = interactor.execute(MULTI_JOIN_SQL).physical_plan["Plan"]["Plans"][0]  # the join under the count
+    assert plan["Plan Rows"] == pytest.approx(cards[TOP_KEY], abs=1)
+
+
+def test_a_model_saved_by_one_process_loads_in_another(mscn):
+    scheduler, _, _ = mscn
+    model = scheduler.pilot_model
+    pg_rows = {"c": 1000.0, "ph": 500.0, "u": 40.0, "b u": 300.0, "c v": 700.0, "b ph u": 90.0, TOP_KEY: 20.0}
+    script = ("import json, sys; from algorithm_examples.Mscn.MscnPilotModel import MscnPilotModel; "
+              "model = MscnPilotModel.load_model(sys.argv[1], 'mscn'); "
+              "print(json.dumps(model.estimate(sys.argv[2], json.loads(sys.argv[3]))[0]))")
+    done = subprocess.run([sys.executable, "-c", script, model.model_id, MULTI_JOIN_SQL, json.dumps(pg_rows)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(done.stdout) == pytest.approx(model.estimate(MULTI_JOIN_SQL, pg_rows)[0], rel=1e-6)
+
+
+def test_without_training_the_newest_model_is_loaded(mscn, stats_tiny_config):
+    scheduler, _, _ = mscn
+    loaded, _ = get_mscn_preset_scheduler(stats_tiny_config, enable_training=False, use_mlflow=False)
+    try:
+        assert loaded.pilot_model.model_id == scheduler.pilot_model.model_id
+    finally:
+        loaded.close()
+
+
+def test_missing_unknown_and_corrupt_models_are_clear_errors(mscn, stats_tiny_config, monkeypatch, tmp_path):
+    scheduler, _, _ = mscn
+    saved = scheduler.pilot_model
+    saved_dir, saved_metadata = saved.model_dir, saved.metadata_path
+    with pytest.raises(ModelLoadError, match="unknown_model.*enable_training=True"):
+        get_mscn_preset_scheduler(stats_tiny_config, enable_training=False, model_id="unknown_model",
+                                  use_mlflow=False)
+
+    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path))
+    with pytest.raises(ModelLoadError, match="No saved Mscn model for dataset 'stats_tiny'.*enable_training=True"):
+        get_mscn_preset_scheduler(stats_tiny_config, enable_training=False, use_mlflow=False)
+
+    copy_root = MscnPilotModel.model_root()
+    shutil.copytree(saved_dir, copy_root / saved.model_id)
+    shutil.copy(saved_metadata, copy_root)
+    weights = copy_root / saved.model_id / "weights.pt"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ModelLoadError, match="unreadable weights weights.pt.*Retrain"):
+        get_mscn_preset_scheduler(stats_tiny_config, enable_training=False, use_mlflow=False)
+
+
+def test_unanalysable_queries_and_unseen_tables_fall_back_to_postgres_per_subplan(mscn, interactor):
+    scheduler, _, _ = mscn
+    result = scheduler.execute(UNANALYSABLE_SQL)
+    assert result.cost.fallbacks == 3, "b, u and b u keep PostgreSQL's estimates"
+    assert result.records == postgres_records(interactor, UNANALYSABLE_SQL)
+
+    unseen_table = "select count(*) from tags as t, posts as p where t.excerptpostid = p.id and p.score >= 0"
+    assert "tags" not in scheduler.pilot_model.mscn.vocabulary.tables
+    result = scheduler.execute(unseen_table)
+    assert result.cost.fallbacks == 2, "t and t p fall back, p alone is estimated by MSCN"
+    assert result.records == postgres_records(interactor, unseen_table)
+
+    cost = scheduler.steering.steer(interactor, "select count(* from badges")  # the execution reports the error
+    assert cost.fallbacks == 1 and cost.inference == 0
+
+
+def test_the_collection_cache_makes_a_second_collection_skip_the_work(stats_tiny_config, interactor, monkeypatch,
+                                                                    tmp_path):
+    monkeypatch.setattr(collection_cache, "state_dir", lambda: tmp_path)
+    executions = []
+    original_execute = PilotDataInteractor.execute
+    monkeypatch.setattr(PilotDataInteractor, "execute",
+                        lambda self, sql, timeout=None: executions.append(sql) or original_execute(self, sql, timeout))
+    sqls = load_training_sql("stats_tiny")[60:75]
+    first = collect_true_cardinalities(stats_tiny_config, sqls, interactor, progress=None)
+    assert executions == sqls and not first.from_cache
+    assert all(s.true_rows is not None for q in first.queries for s in q.subplans)
+    assert first.column_ranges["posts.score"][0] < first.column_ranges["posts.score"][1]
+    executions.clear()
+    second = collect_true_cardinalities(stats_tiny_config, sqls, interactor, progress=None)
+    assert executions == [] and second.from_cache
+    assert second.to_json() == json.loads(json.dumps(first.to_json()))
+    with pytest.raises(PilotScopeError, match="enable collection"):
+        collect_true_cardinalities(stats_tiny_config, sqls[:3], interactor, cached_only=True)
+
+
+def test_true_cardinalities_are_the_counts_and_timeouts_are_counted(stats_tiny_config, interactor, monkeypatch,
+                                                                   tmp_path):
+    monkeypatch.setattr(collection_cache, "state_dir", lambda: tmp_path)
+    (query,) = collect_true_cardinalities(stats_tiny_config, [MULTI_JOIN_SQL], interactor, progress=None).queries
+    top = next(s for s in query.subplans if s.key == TOP_KEY)
+    assert top.true_rows == postgres_records(interactor, MULTI_JOIN_SQL)[0][0]
+
+    timed_out = collect_true_cardinalities(stats_tiny_config, [MULTI_JOIN_SQL], interactor, count_timeout=0.001,
+                                           progress=None)
+    counted = sum(s.true_rows is not None for s in timed_out.queries[0].subplans)
+    assert timed_out.num_timed_out_subplans + counted == len(query.subplans)
+
+
+def test_qerror_evaluation_compares_mscn_and_postgres_over_the_same_subplans(mscn, stats_tiny_config, monkeypatch,
+                                                                              tmp_path):
+    monkeypatch.setattr(collection_cache, "state_dir", lambda: tmp_path)
+    scheduler, _, _ = mscn
+    logged = []
+
+    class Tracker:
+        def log_metrics(self, metrics):
+            logged.append(metrics)
+
+    metrics = evaluate_qerror(scheduler, stats_tiny_config, load_test_sql("stats_tiny")[:20], tracker=Tracker())
+    assert logged == [metrics] and metrics["qerror_num_subplans"] > 100
+    for name in ("mscn", "pg"):
+        stats = [metrics[f"qerror_{name}_{stat}"] for stat in ("median", "p90", "p95", "p99", "max")]
+        assert 1.0 <= stats[0] and stats == sorted(stats) and metrics[f"qerror_{name}_mean"] >= 1.0

@@ -1,0 +1,198 @@
+"""The pytest plugin, driven through pytester against the real server and a real MLflow store."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+BASELINE_MODULE = '''
+ALGORITHM = "baseline"
+DATASET = "{dataset}"
+
+
+def test_query(pilot_query, benchmark_query):
+    result = benchmark_query(pilot_query)
+    assert result.records == pilot_query.expected
+'''
+
+# A real slowdown: the same Baseline plus real work per query (the query is planned and run once more).
+SLOW_MODULE = '''
+from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
+from pilotscope.PilotScheduler import SteeringCost
+
+ALGORITHM = "baseline"
+DATASET = "stats_tiny"
+
+
+class ExplainAnalyzeFirst:
+    def steer(self, interactor, sql):
+        with interactor.connection.cursor() as cur:
+            cur.execute("EXPLAIN ANALYZE " + sql)
+            cur.fetchall()
+        interactor.connection.rollback()
+        return SteeringCost()
+
+
+def get_preset_scheduler(config, **kwargs):
+    scheduler, tracker = get_baseline_preset_scheduler(config, **kwargs)
+    scheduler.register_steering(ExplainAnalyzeFirst())
+    return scheduler, tracker
+
+
+def test_query(pilot_query, benchmark_query):
+    result = benchmark_query(pilot_query)
+    assert result.records == pilot_query.expected
+'''
+
+FAILING_MODULE = '''
+ALGORITHM = "baseline"
+DATASET = "stats_tiny"
+
+
+def test_query(pilot_query, benchmark_query):
+    result = benchmark_query(pilot_query)
+    assert pilot_query.query_id != "q003", "deliberate failure"
+    if pilot_query.query_id == "q005":
+        raise KeyboardInterrupt
+'''
+
+
+@pytest.fixture()
+def bench(tmp_path: Path):
+    """A benchmark project in a temporary folder with its own MLflow store and results folder.
+
+    Runs pytest in a subprocess (not pytester, whose sys.modules snapshot breaks MLflow's lazy
+    imports in this process).
+    """
+    project = tmp_path / "project"
+    project.mkdir()
+    results = tmp_path / "results"
+    (project / "pytest.ini").write_text(f"[pytest]\npilotscope_workload = fast\npilotscope_results_dir = {results}\n")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+           "PILOTSCOPE_MODEL_DIR": str(tmp_path / "models")}
+
+    def run(*args: str, **modules: str) -> pytest.RunResult:
+        for name, source in modules.items():
+            (project / f"{name}.py").write_text(textwrap.dedent(source))
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=project,
+                              env=env, capture_output=True, text=True, timeout=600)
+        return pytest.RunResult(done.returncode, done.stdout.splitlines(), done.stderr.splitlines(),
+                                time.monotonic() - started)
+
+    run.results = results
+    return run
+
+
+def runs_of(experiment: str, tracking_uri: str):
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    return client.search_runs([found.experiment_id]) if found else []
+
+
+def test_unknown_dataset_is_a_usage_error_listing_the_known_ones(bench):
+    result = bench("--db", "nope", test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--db 'nope': unknown dataset. Known datasets:*stats_tiny*"])
+
+
+def test_unknown_algorithm_is_a_usage_error(bench):
+    module = BASELINE_MODULE.format(dataset="stats_tiny").replace('"baseline"', '"nosuch"')
+    result = bench(test_nosuch_stats_tiny=module)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown algorithm 'nosuch'. Known: baseline, mscn, lero" in result.stdout.str() + result.stderr.str()
+
+
+def test_tracked_run_with_per_query_timings_results_file_and_deselection(bench, tmp_path):
+    result = bench("--rounds", "2", "--warmup-rounds", "1",
+                   test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"),
+                   test_baseline_imdb_tiny=BASELINE_MODULE.format(dataset="imdb_tiny"))
+    result.assert_outcomes(passed=84, deselected=1)
+    result.stdout.fnmatch_lines(["*pilotscope summary*",
+                                 "baseline  stats_tiny   queries   84  failed 0  timed out 0  total *[[]FINISHED[]]",
+                                 "deselected (not --db stats_tiny): test_baseline_imdb_tiny.py (imdb_tiny)"])
+    (run,) = runs_of("baseline_stats_tiny", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert run.info.status == "FINISHED" and run.data.tags["stage"] == "tested"
+    assert run.data.params["workload"] == "fast" and run.data.params["rounds"] == "2"
+    metrics = run.data.metrics
+    assert metrics["test_query_count"] == 84
+    assert metrics["test_total_time"] == pytest.approx(metrics["test_db_execution_time"] + metrics["test_overhead_time"])
+    assert 0 < metrics["test_db_execution_time"] < metrics["test_total_time"]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert len(client.get_metric_history(run.info.run_id, "query_time")) == 84
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "benchmark")}
+    assert {"benchmark/per_query.json", "benchmark/pytest_benchmark.json"} <= artifacts
+    (results_file,) = bench.results.glob("baseline_stats_tiny_*.json")
+    saved = json.loads(results_file.read_text())
+    assert saved["metrics"]["test_query_count"] == 84 and saved["extra_info"]["run_id"] == run.info.run_id
+    assert [q["query_id"] for q in saved["extra_info"]["per_query"]][:2] == ["q000", "q001"]
+
+
+def test_no_mlflow_touches_no_store_and_still_writes_results(bench, tmp_path):
+    result = bench("--no-mlflow", test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
+    result.assert_outcomes(passed=84)
+    assert not (tmp_path / "mlflow.db").exists()
+    assert len(list(bench.results.glob("baseline_stats_tiny_*.json"))) == 1
+
+
+def test_failures_mark_the_run_failed_and_ctrl_c_killed_with_results_kept(bench, tmp_path):
+    result = bench(test_baseline_stats_tiny=FAILING_MODULE)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    (run,) = runs_of("baseline_stats_tiny", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert run.info.status == "KILLED"
+    assert run.data.metrics["test_failed_count"] == 1  # q003; q000-q002 and q004 were measured
+    (results_file,) = bench.results.glob("baseline_stats_tiny_*.json")
+    per_query = json.loads(results_file.read_text())["extra_info"]["per_query"]
+    assert {q["query_id"] for q in per_query} >= {"q000", "q001", "q002", "q003", "q004"}
+
+    failing_only = FAILING_MODULE.replace("raise KeyboardInterrupt", "pass")
+    result = bench(test_baseline_stats_tiny=failing_only)
+    result.assert_outcomes(passed=83, failed=1)
+    statuses = sorted(r.info.status for r in runs_of("baseline_stats_tiny", f"sqlite:///{tmp_path / 'mlflow.db'}"))
+    assert statuses == ["FAILED", "KILLED"]
+
+
+@pytest.mark.serial  # timings: run alone, not beside other xdist workers (see the Makefile's test target)
+def test_gate_passes_identical_runs_and_fails_a_real_slowdown(bench):
+    module = BASELINE_MODULE.format(dataset="stats_tiny")
+    args = ("--rounds", "5", "--warmup-rounds", "2", "--gate", "test_total_time:10%")
+    first = bench(*args, test_baseline_stats_tiny=module)
+    first.assert_outcomes(passed=84)
+    first.stdout.fnmatch_lines(["*gate: pass (no reference to compare with*"])
+    second = bench(*args, test_baseline_stats_tiny=module)
+    assert second.ret == pytest.ExitCode.OK, second.stdout.str()
+    second.stdout.fnmatch_lines(["*gate test_total_time vs run *: pass: total time ratio*"])
+    slow = bench(*args, test_baseline_stats_tiny=SLOW_MODULE)
+    assert slow.ret == pytest.ExitCode.TESTS_FAILED
+    slow.stdout.fnmatch_lines(["*gate test_total_time vs run *: REGRESSION: total time ratio*",
+                               "*slowest against the reference: q*"])
+
+
+def test_gate_against_a_results_file_without_mlflow(bench):
+    module = BASELINE_MODULE.format(dataset="stats_tiny")
+    bench("--no-mlflow", test_baseline_stats_tiny=module).assert_outcomes(passed=84)
+    (reference,) = bench.results.glob("baseline_stats_tiny_*.json")
+    slow = bench("--no-mlflow", "--gate", "test_total_time:10%", "--gate-ref", str(reference),
+                 test_baseline_stats_tiny=SLOW_MODULE)
+    assert slow.ret == pytest.ExitCode.TESTS_FAILED
+    slow.stdout.fnmatch_lines([f"*gate test_total_time vs file {reference}: REGRESSION*"])
+
+
+def test_xdist_keeps_modules_whole_checks_results_and_states_no_timings(bench, tmp_path):
+    result = bench("-n", "2", test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
+    result.assert_outcomes(passed=84)
+    (run,) = runs_of("baseline_stats_tiny", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert run.info.status == "FINISHED" and "test_total_time" not in run.data.metrics
+    assert run.data.metrics["test_query_count"] == 84
+    assert "pytest-benchmark is disabled under xdist" in run.data.tags["timings"]
+    refused = bench("-n", "2", "--gate", "test_total_time:10%",
+                    test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*--gate needs timings*"])
