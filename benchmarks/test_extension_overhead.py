@@ -67,10 +67,13 @@ def sessions(queries):
 
 
 def plan(conn, config: str, sql: str, cards: dict[str, str], summary: bool = False) -> float | None:
+    explain = ("EXPLAIN (SUMMARY, FORMAT JSON) " if summary else "EXPLAIN ") + sql
     with conn.cursor() as cur:
-        if config == "inject":
-            cur.execute("SELECT set_config('pilotscope.cards', %s, false)", (cards[sql],))
-        cur.execute(("EXPLAIN (SUMMARY, FORMAT JSON) " if summary else "EXPLAIN ") + sql)
+        if config == "inject":  # the push travels with the EXPLAIN: one round trip, as in the others
+            cur.execute("SELECT set_config('pilotscope.cards', %s, false); " + explain.replace("%", "%%"),
+                        (cards[sql],))
+        else:
+            cur.execute(explain)
         result = cur.fetchall()
     return result[0][0][0]["Planning Time"] if summary else None
 

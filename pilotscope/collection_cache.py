@@ -9,11 +9,12 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from pilotscope.paths import state_dir
 
 FORMAT_VERSION = 1
+T = TypeVar("T")
 
 
 def cache_key(algorithm: str, dataset_fingerprint: str, workload: Sequence[str], **settings: Any) -> str:
@@ -40,3 +41,29 @@ def store(algorithm: str, key: str, value: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(value))
     tmp.replace(path)
+
+
+def cached(algorithm: str, config, sqls: Sequence[str], what: str, collect: Callable[[], Any],
+           from_json: Callable[[Any], T], to_json: Callable[[T], Any], cached_only: bool = False,
+           **settings: Any) -> T:
+    """`collect()` once per (loaded dataset, workload, settings); later calls read the cache.
+
+    `cached_only` refuses to collect (the caller disabled collection). Without a known dataset
+    checksum nothing is cached, since an entry could then be reused for other data.
+    """
+    from pilotscope.datasets import loaded_fingerprint
+    from pilotscope.errors import PilotScopeError
+
+    fingerprint = loaded_fingerprint(config)
+    key = cache_key(algorithm, fingerprint, sqls, **settings)
+    hit = load(algorithm, key) if fingerprint else None
+    if hit is not None:
+        return from_json(hit)
+    if cached_only:
+        raise PilotScopeError(
+            f"No collected {what} for these {len(sqls)} queries on {config.db!r} "
+            f"(dataset checksum {fingerprint[:12] or 'unknown'}); enable collection to collect it.")
+    data = collect()
+    if fingerprint:
+        store(algorithm, key, to_json(data))
+    return data

@@ -16,9 +16,7 @@ written at the end of the session, and `--gate` compares the run with a referenc
 from __future__ import annotations
 
 import importlib
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -29,6 +27,10 @@ ALGORITHMS: dict[str, str] = {
     "baseline": "algorithm_examples.Baseline.BaselinePresetScheduler:get_baseline_preset_scheduler",
     "mscn": "algorithm_examples.Mscn.MscnPresetScheduler:get_mscn_preset_scheduler",
     "lero": "algorithm_examples.Lero.LeroPresetScheduler:get_lero_preset_scheduler",
+}
+# Extra quality metrics of an algorithm, logged to the module's run: (scheduler, config, sqls, tracker) -> dict
+EVALUATIONS: dict[str, str] = {
+    "mscn": "algorithm_examples.Mscn.MscnPresetScheduler:evaluate_qerror",
 }
 WORKLOADS = ("test", "fast", "train")
 
@@ -131,6 +133,7 @@ class PilotSession:
         self.config = config
         self.modules: dict[str, ModuleRecord] = {}
         self.deselected_modules: set[str] = set()
+        self.worker_summaries: list[str] = []  # under xdist: summary lines sent by the workers
         self.problems: list[str] = []  # bad benchmark modules, a usage error before anything runs
         self.interrupted = False
         self._plain = {}
@@ -225,6 +228,11 @@ class PilotSession:
         if option(self.config, "gate") and not self.interrupted:
             if reporting.apply_gate(self.config, self.modules.values()):
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if xdist_worker(self.config):  # the controller prints the summary: hand it the lines
+            self.config.workeroutput["pilotscope_summary"] = reporting.summary_lines(self.config, self)
+
+    def pytest_testnodedown(self, node, error) -> None:
+        self.worker_summaries.extend(getattr(node, "workeroutput", {}).get("pilotscope_summary", []))
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         from pytest_pilotscope import reporting
@@ -235,13 +243,13 @@ def pilot_session(config: pytest.Config) -> PilotSession:
     return config.pluginmanager.get_plugin("pilotscope-session")
 
 
-def load_preset(module) -> Callable:
-    factory = getattr(module, "get_preset_scheduler", None)
-    if factory is not None:
-        return factory
-    target = ALGORITHMS[module.ALGORITHM]
+def _resolve(target: str) -> Callable:
     module_name, function = target.split(":")
     return getattr(importlib.import_module(module_name), function)
+
+
+def load_preset(module) -> Callable:
+    return getattr(module, "get_preset_scheduler", None) or _resolve(ALGORITHMS[module.ALGORITHM])
 
 
 # ------------------------------------------------------------------ fixtures
@@ -295,6 +303,12 @@ def trained_scheduler(request: pytest.FixtureRequest, pilot_config, mlflow_run):
                               num_training=option(request.config, "num_training"),
                               num_epoch=option(request.config, "epochs"),
                               use_mlflow=mlflow_run is not None, tracker=mlflow_run)
+        evaluation = EVALUATIONS.get(request.module.ALGORITHM)
+        if evaluation and mlflow_run is not None:
+            from pilotscope.datasets import load_sql
+            metrics = _resolve(evaluation)(scheduler, pilot_config,
+                                           load_sql(pilot_config.db, option(request.config, "workload")), mlflow_run)
+            show("quality: " + ", ".join(f"{k} {v:.3g}" for k, v in metrics.items() if k.endswith("_median")))
     finally:
         progress.set_sink(None)
     yield scheduler

@@ -217,23 +217,15 @@ def apply_gate(config: pytest.Config, records: Iterable[ModuleRecord]) -> bool:
 
 
 # ------------------------------------------------------------------ terminal
-def terminal_summary(config: pytest.Config, reporter, session) -> None:
-    if getattr(config.option, "numprocesses", None) and not session.modules:
-        reporter.write_sep("=", "pilotscope summary")
-        reporter.write_line("Ran under xdist (-n): pytest-benchmark takes no timings there, so none were taken "
-                            "or logged. Every query's result was still checked against PostgreSQL, each module "
-                            "trained and tracked on one worker; results files are in the results folder.")
-        return
-    if not session.modules and not session.deselected_modules:
-        return
-    reporter.write_sep("=", "pilotscope summary")
+def summary_lines(config: pytest.Config, session) -> list[str]:
+    """One block per benchmark module: what it measured, its run and its results file."""
+    lines = []
     baseline_totals = {r.dataset: r.metrics().get("test_total_time") for r in session.modules.values()
                        if r.algorithm == "baseline"}
     for record in session.modules.values():
         m = record.metrics()
-        failed = int(m["test_failed_count"])
         line = (f"{record.algorithm:9s} {record.dataset:12s} queries {int(m['test_query_count']):4d}"
-                f"  failed {failed}  timed out {int(m['test_timed_out_count'])}")
+                f"  failed {int(m['test_failed_count'])}  timed out {int(m['test_timed_out_count'])}")
         if record.timed and "test_total_time" in m:
             line += (f"  total {m['test_total_time']:.3f}s  avg {m['test_average_time'] * 1e3:.2f}ms"
                      f"  db {m['test_db_execution_time']:.3f}s  overhead {m['test_overhead_time']:.3f}s")
@@ -241,13 +233,25 @@ def terminal_summary(config: pytest.Config, reporter, session) -> None:
             if base and record.algorithm != "baseline":
                 line += f"  vs baseline {m['test_total_time'] / base:.2f}x"
         else:
-            line += "  (no timings: pytest-benchmark is disabled under xdist; results were still checked)"
-        line += f"  run {record.run_id or '-'} [{record.status}]"
-        reporter.write_line(line)
+            line += "  (no timings)"
+        lines.append(line + f"  run {record.run_id or '-'} [{record.status}]")
         if record.gate_report:
-            reporter.write_line("  " + record.gate_report.replace("\n", "\n  "))
+            lines.extend("  " + part for part in record.gate_report.splitlines())
         if record.results_file:
-            reporter.write_line(f"  results file: {record.results_file}")
+            lines.append(f"  results file: {record.results_file}")
     if session.deselected_modules:
-        reporter.write_line(f"deselected (not --db {_option(config, 'db')}): "
-                            + ", ".join(sorted(session.deselected_modules)))
+        lines.append(f"deselected (not --db {_option(config, 'db')}): " + ", ".join(sorted(session.deselected_modules)))
+    return lines
+
+
+def terminal_summary(config: pytest.Config, reporter, session) -> None:
+    lines = summary_lines(config, session) + session.worker_summaries
+    if not lines:
+        return
+    reporter.write_sep("=", "pilotscope summary")
+    for line in lines:
+        reporter.write_line(line)
+    if session.worker_summaries:
+        reporter.write_line("Ran under xdist (-n): pytest-benchmark takes no timings there, so none were taken "
+                            "or logged; every query's result was still checked against PostgreSQL, and each "
+                            "module was trained and tracked on one worker.")

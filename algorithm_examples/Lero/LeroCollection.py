@@ -18,10 +18,8 @@ import psycopg2
 from algorithm_examples.Lero.candidates import SCALE_FACTORS, CardVector, generate_candidates
 from algorithm_examples.Lero.plan_features import with_original_rows
 from pilotscope import collection_cache
-from pilotscope.datasets import loaded_fingerprint
 from pilotscope.progress import report as progress_report
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
-from pilotscope.errors import PilotScopeError
 from pilotscope.PilotConfig import PostgreSQLConfig
 
 CACHE_ALGORITHM = "lero"
@@ -90,21 +88,12 @@ def collect_training_data(config: PostgreSQLConfig, sqls: Sequence[str], interac
     `cached_only` refuses to collect (the caller disabled collection). `progress` receives a line
     every `progress_every` queries; None silences it.
     """
-    fingerprint = loaded_fingerprint(config)
-    key = collection_cache.cache_key(CACHE_ALGORITHM, fingerprint, sqls, format=COLLECTION_FORMAT,
-                                     scale_factors=SCALE_FACTORS, timeout_factor=PLAN_TIMEOUT_FACTOR,
-                                     min_timeout=MIN_PLAN_TIMEOUT, max_timeout=config.sql_execution_timeout)
-    cached = collection_cache.load(CACHE_ALGORITHM, key) if fingerprint else None
-    if cached is not None:
-        return LeroTrainingData.from_json(cached)
-    if cached_only:
-        raise PilotScopeError(
-            f"No collected Lero training data for these {len(sqls)} queries on {config.db!r} "
-            f"(dataset checksum {fingerprint[:12] or 'unknown'}); enable collection to collect it.")
-    data = _collect(sqls, interactor, config.sql_execution_timeout, progress, progress_every)
-    if fingerprint:  # without a known dataset checksum a cache entry could be reused for other data
-        collection_cache.store(CACHE_ALGORITHM, key, data.to_json())
-    return data
+    return collection_cache.cached(
+        CACHE_ALGORITHM, config, sqls, "Lero training data",
+        lambda: _collect(sqls, interactor, config.sql_execution_timeout, progress, progress_every),
+        LeroTrainingData.from_json, LeroTrainingData.to_json, cached_only, format=COLLECTION_FORMAT,
+        scale_factors=SCALE_FACTORS, timeout_factor=PLAN_TIMEOUT_FACTOR, min_timeout=MIN_PLAN_TIMEOUT,
+        max_timeout=config.sql_execution_timeout)
 
 
 def _collect(sqls: Sequence[str], interactor: PilotDataInteractor, max_timeout: float,

@@ -192,6 +192,8 @@ def test_xdist_keeps_modules_whole_checks_results_and_states_no_timings(bench, t
     assert run.info.status == "FINISHED" and "test_total_time" not in run.data.metrics
     assert run.data.metrics["test_query_count"] == 84
     assert "pytest-benchmark is disabled under xdist" in run.data.tags["timings"]
+    result.stdout.fnmatch_lines(["baseline  stats_tiny   queries   84  failed 0  timed out 0  (no timings)*",
+                                 "Ran under xdist (-n): pytest-benchmark takes no timings there*"])
     refused = bench("-n", "2", "--gate", "test_total_time:10%",
                     test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
     assert refused.ret == pytest.ExitCode.USAGE_ERROR

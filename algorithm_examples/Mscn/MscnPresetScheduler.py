@@ -1,0 +1,94 @@
+"""MSCN's preset scheduler: collect and train (or load a saved model), then steer every query; and its q-error."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from algorithm_examples.Mscn.MscnCollection import collect_true_cardinalities
+from algorithm_examples.Mscn.mscn_net import qerror, qerror_summary
+from algorithm_examples.Mscn.MscnPilotModel import MscnPilotModel
+from algorithm_examples.Mscn.MscnSteering import MscnSteering
+from pilotscope.Common.MLflowTracker import MLflowTracker, guard_run, start_tracking
+from pilotscope.datasets import load_training_sql
+from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
+from pilotscope.errors import PilotScopeError
+from pilotscope.PilotConfig import PostgreSQLConfig
+from pilotscope.PilotScheduler import PilotScheduler
+
+
+def get_mscn_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool = True,
+                              enable_training: bool = True, num_collection: int = -1, num_training: int = -1,
+                              num_epoch: int = 100, use_mlflow: bool = True, model_id: str | None = None,
+                              on_epoch: Callable[[int, float], None] | None = None,
+                              tracker: MLflowTracker | None = None) -> tuple[PilotScheduler, MLflowTracker | None]:
+    """A scheduler steering `config.db` with MSCN; `init()` has run, so it is ready to execute.
+
+    With `enable_training`, the sub-plans of the first `num_collection` training queries (-1 = all)
+    are counted (or read from the collection cache; `enable_collection=False` allows only the
+    cache), a model is trained on those of the first `num_training` queries for `num_epoch` epochs
+    and saved. Otherwise `model_id`, or the newest saved MSCN model for `config.db`, is loaded; no
+    model is a `ModelLoadError`. With `use_mlflow` (or a `tracker` whose run is open) the run is
+    tracked in experiment `mscn_<db>`, collection stats among the model's metrics; with training
+    and collection both off, the best tracked model is used.
+    """
+    tracker = tracker or start_tracking("mscn", config, use_mlflow, num_epoch=num_epoch, num_training=num_training,
+                                        num_collection=num_collection)
+    with guard_run(tracker):
+        scheduler = PilotScheduler(config)
+        if enable_training:
+            model = MscnPilotModel()
+
+            def collect_and_train(owner: PilotScheduler) -> None:
+                sqls = load_training_sql(config.db)
+                data = collect_true_cardinalities(config, sqls if num_collection < 0 else sqls[:num_collection],
+                                                  owner.data_interactor, cached_only=not enable_collection)
+                model.train(data.training_queries(num_training), data.column_ranges, config.db, num_epoch,
+                            tracker.epoch_logger(on_epoch) if tracker else on_epoch, data.provenance())
+                model.save_model()
+                if tracker:
+                    tracker.log_model(model)
+
+            scheduler.register_event(collect_and_train)
+        elif tracker and model_id is None and not enable_collection:
+            model = tracker.load_best_model(MscnPilotModel)
+        else:
+            model = MscnPilotModel.load_model(model_id or MscnPilotModel.newest_model_id(config.db))
+        scheduler.register_model(model)
+        scheduler.register_steering(MscnSteering(model))
+        scheduler.init()
+    return scheduler, tracker
+
+
+def evaluate_qerror(scheduler_or_model: PilotScheduler | MscnPilotModel, config: PostgreSQLConfig,
+                    workload_sqls: Sequence[str], tracker: MLflowTracker | None = None) -> dict[str, float]:
+    """Q-error of MSCN and of PostgreSQL's own estimates over the same sub-plans of `workload_sqls`.
+
+    Only sub-plans with a true cardinality count (collected once and cached like training data).
+    MSCN's side is what its steering pushes, so its fallbacks carry PostgreSQL's estimate.
+    Returns `qerror_mscn_<stat>` and `qerror_pg_<stat>` (median, p90, p95, p99, max, mean) plus
+    `qerror_num_subplans` and `qerror_num_fallbacks`; logged as metrics when `tracker` is given.
+    """
+    model = scheduler_or_model.pilot_model if isinstance(scheduler_or_model, PilotScheduler) else scheduler_or_model
+    with PilotDataInteractor(config) as interactor:
+        data = collect_true_cardinalities(config, workload_sqls, interactor)
+    true, mscn, pg, fallbacks = [], [], [], 0
+    for query in data.queries:
+        known = query.true_cards()
+        cards, unsupported = model.estimate(query.sql, {s.key: s.pg_rows for s in query.subplans})
+        fallbacks += len(known.keys() & set(unsupported))
+        for subplan in query.subplans:
+            if subplan.key in known:
+                true.append(known[subplan.key])
+                mscn.append(cards[subplan.key])
+                pg.append(subplan.pg_rows)
+    if not true:
+        raise PilotScopeError(f"No sub-plan of the {len(workload_sqls)} queries has a true cardinality: "
+                              f"nothing to evaluate MSCN on.")
+    metrics = {f"qerror_{name}_{stat}": value
+               for name, estimates in (("mscn", mscn), ("pg", pg))
+               for stat, value in qerror_summary(qerror(np.asarray(estimates), np.asarray(true))).items()}
+    metrics.update({"qerror_num_subplans": len(true), "qerror_num_fallbacks": fallbacks})
+    if tracker:
+        tracker.log_metrics(metrics)
+    return metrics
