@@ -1,15 +1,16 @@
 """Lero's preset scheduler: collect and train (or load a saved model), then steer every query."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 from algorithm_examples.Lero.LeroCollection import collect_training_data
 from algorithm_examples.Lero.LeroPilotModel import LeroPilotModel
 from algorithm_examples.Lero.LeroSteering import LeroSteering
-from pilotscope.Common.MLflowTracker import MLflowTracker, guard_run, start_tracking
-from pilotscope.datasets import load_training_sql
+from pilotscope.Common.MLflowTracker import MLflowTracker
+from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotScheduler import PilotScheduler
+from pilotscope.preset import learned_preset_scheduler
 
 
 def get_lero_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool = True,
@@ -26,29 +27,12 @@ def get_lero_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool 
     `ModelLoadError`. With `use_mlflow` (or a `tracker` whose run is open) the run is tracked in
     experiment `lero_<db>`; with training and collection both off, the best tracked model is used.
     """
-    tracker = tracker or start_tracking("lero", config, use_mlflow, num_epoch=num_epoch, num_training=num_training,
-                                        num_collection=num_collection)
-    with guard_run(tracker):
-        scheduler = PilotScheduler(config)
-        if enable_training:
-            model = LeroPilotModel()
+    def train(model: LeroPilotModel, interactor: PilotDataInteractor, sqls: Sequence[str], cached_only: bool,
+              epoch_callback: Callable[[int, float], None] | None) -> None:
+        data = collect_training_data(config, sqls, interactor, cached_only=cached_only)
+        model.train(data.candidate_groups(num_training), config.db, num_epoch, epoch_callback, data.provenance())
 
-            def collect_and_train(owner: PilotScheduler) -> None:
-                sqls = load_training_sql(config.db)
-                data = collect_training_data(config, sqls if num_collection < 0 else sqls[:num_collection],
-                                             owner.data_interactor, cached_only=not enable_collection)
-                model.train(data.candidate_groups(num_training), config.db, num_epoch,
-                            tracker.epoch_logger(on_epoch) if tracker else on_epoch, data.provenance())
-                model.save_model()
-                if tracker:
-                    tracker.log_model(model)
-
-            scheduler.register_event(collect_and_train)
-        elif tracker and model_id is None and not enable_collection:
-            model = tracker.load_best_model(LeroPilotModel)
-        else:
-            model = LeroPilotModel.load_model(model_id or LeroPilotModel.newest_model_id(config.db))
-        scheduler.register_model(model)
-        scheduler.register_steering(LeroSteering(model))
-        scheduler.init()
-    return scheduler, tracker
+    return learned_preset_scheduler(
+        "lero", LeroPilotModel, LeroSteering, train, config, enable_collection=enable_collection,
+        enable_training=enable_training, num_collection=num_collection, num_training=num_training,
+        num_epoch=num_epoch, use_mlflow=use_mlflow, model_id=model_id, on_epoch=on_epoch, tracker=tracker)

@@ -9,12 +9,12 @@ from algorithm_examples.Mscn.MscnCollection import collect_true_cardinalities
 from algorithm_examples.Mscn.mscn_net import qerror, qerror_summary
 from algorithm_examples.Mscn.MscnPilotModel import MscnPilotModel
 from algorithm_examples.Mscn.MscnSteering import MscnSteering
-from pilotscope.Common.MLflowTracker import MLflowTracker, guard_run, start_tracking
-from pilotscope.datasets import load_training_sql
+from pilotscope.Common.MLflowTracker import MLflowTracker
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.errors import PilotScopeError
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotScheduler import PilotScheduler
+from pilotscope.preset import learned_preset_scheduler
 
 
 def get_mscn_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool = True,
@@ -32,32 +32,16 @@ def get_mscn_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool 
     tracked in experiment `mscn_<db>`, collection stats among the model's metrics; with training
     and collection both off, the best tracked model is used.
     """
-    tracker = tracker or start_tracking("mscn", config, use_mlflow, num_epoch=num_epoch, num_training=num_training,
-                                        num_collection=num_collection)
-    with guard_run(tracker):
-        scheduler = PilotScheduler(config)
-        if enable_training:
-            model = MscnPilotModel()
+    def train(model: MscnPilotModel, interactor: PilotDataInteractor, sqls: Sequence[str], cached_only: bool,
+              epoch_callback: Callable[[int, float], None] | None) -> None:
+        data = collect_true_cardinalities(config, sqls, interactor, cached_only=cached_only)
+        model.train(data.training_queries(num_training), data.column_ranges, config.db, num_epoch, epoch_callback,
+                    data.provenance())
 
-            def collect_and_train(owner: PilotScheduler) -> None:
-                sqls = load_training_sql(config.db)
-                data = collect_true_cardinalities(config, sqls if num_collection < 0 else sqls[:num_collection],
-                                                  owner.data_interactor, cached_only=not enable_collection)
-                model.train(data.training_queries(num_training), data.column_ranges, config.db, num_epoch,
-                            tracker.epoch_logger(on_epoch) if tracker else on_epoch, data.provenance())
-                model.save_model()
-                if tracker:
-                    tracker.log_model(model)
-
-            scheduler.register_event(collect_and_train)
-        elif tracker and model_id is None and not enable_collection:
-            model = tracker.load_best_model(MscnPilotModel)
-        else:
-            model = MscnPilotModel.load_model(model_id or MscnPilotModel.newest_model_id(config.db))
-        scheduler.register_model(model)
-        scheduler.register_steering(MscnSteering(model))
-        scheduler.init()
-    return scheduler, tracker
+    return learned_preset_scheduler(
+        "mscn", MscnPilotModel, MscnSteering, train, config, enable_collection=enable_collection,
+        enable_training=enable_training, num_collection=num_collection, num_training=num_training,
+        num_epoch=num_epoch, use_mlflow=use_mlflow, model_id=model_id, on_epoch=on_epoch, tracker=tracker)
 
 
 def evaluate_qerror(scheduler_or_model: PilotScheduler | MscnPilotModel, config: PostgreSQLConfig,
