@@ -6,8 +6,10 @@ algorithm supplies only its model class, its steering and how it collects and tr
 """
 from __future__ import annotations
 
+import time
 from typing import Callable, Sequence
 
+from pilotscope import progress
 from pilotscope.Common.MLflowTracker import MLflowTracker, guard_run, start_tracking
 from pilotscope.datasets import load_training_sql
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
@@ -42,8 +44,9 @@ def learned_preset_scheduler(algorithm: str, model_cls: type[PilotModel], make_s
 
             def collect_and_train(owner: PilotScheduler) -> None:
                 sqls = load_training_sql(config.db)
+                callback = _with_progress(algorithm, num_epoch, on_epoch)
                 train(model, owner.data_interactor, sqls if num_collection < 0 else sqls[:num_collection],
-                      not enable_collection, tracker.epoch_logger(on_epoch) if tracker else on_epoch)
+                      not enable_collection, tracker.epoch_logger(callback) if tracker else callback)
                 model.save_model()
                 if tracker:
                     tracker.log_model(model)
@@ -57,3 +60,17 @@ def learned_preset_scheduler(algorithm: str, model_cls: type[PilotModel], make_s
         scheduler.register_steering(make_steering(model))
         scheduler.init()
     return scheduler, tracker
+
+
+def _with_progress(algorithm: str, num_epoch: int, on_epoch: EpochCallback | None) -> EpochCallback:
+    """The caller's epoch callback, plus a progress line about every tenth of the training."""
+    every = max(1, num_epoch // 10)
+    started = time.perf_counter()
+
+    def report_and_forward(epoch: int, loss: float) -> None:
+        if (epoch + 1) % every == 0 or epoch + 1 == num_epoch:
+            progress.report(f"{algorithm} training: epoch {epoch + 1}/{num_epoch}, loss {loss:.4g}, "
+                            f"{time.perf_counter() - started:.1f} s")
+        if on_epoch is not None:
+            on_epoch(epoch, loss)
+    return report_and_forward
