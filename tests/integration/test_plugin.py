@@ -75,8 +75,9 @@ def bench(tmp_path: Path):
     project.mkdir()
     results = tmp_path / "results"
     (project / "pytest.ini").write_text(f"[pytest]\npilotscope_workload = fast\npilotscope_results_dir = {results}\n")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-           "PILOTSCOPE_MODEL_DIR": str(tmp_path / "models")}
+    # an xdist worker's variables would make pytest-benchmark in the subprocess switch itself off
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env.update(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}", PILOTSCOPE_MODEL_DIR=str(tmp_path / "models"))
 
     def run(*args: str, **modules: str) -> pytest.RunResult:
         for name, source in modules.items():
