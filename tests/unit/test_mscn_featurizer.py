@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import zlib
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,18 +22,7 @@ from algorithm_examples.Mscn.featurizer import (
     featurize_subplans,
     stable_hash,
 )
-
-# The project's data-directory setting (several folders separated by os.pathsep), else the shared copy.
-DATA_DIRS = [Path(folder) for folder in os.environ.get("PILOTSCOPE_DATA_DIR", "").split(os.pathsep) if folder]
-DATA_DIRS.append(Path("/work/shared/datasets"))
-
-
-def dataset_file(relative_path: str) -> Path:
-    """The first data directory's copy of a dataset file; skips the test when none has it."""
-    for folder in DATA_DIRS:
-        if (folder / relative_path).is_file():
-            return folder / relative_path
-    pytest.skip(f"{relative_path} not found: set PILOTSCOPE_DATA_DIR to the folder holding the datasets")
+from pilotscope.datasets import load_sql
 
 # Copied from stats_tiny/stats_train_time2int.txt (first query) and stats_test_time2int.txt.
 STATS_TWO_TABLES = (
@@ -59,11 +46,6 @@ JOB_QUERY = (
 )
 
 
-def workload(relative_path: str) -> list[str]:
-    text = dataset_file(relative_path).read_text()
-    return [sql.strip() for sql in text.split(";") if sql.strip()]
-
-
 def predicate(alias: str, column: str, operator: str, value) -> Predicate:
     return Predicate(alias, column, operator, value, frozenset((alias,)))
 
@@ -72,12 +54,12 @@ def predicate(alias: str, column: str, operator: str, value) -> Predicate:
 
 
 @pytest.mark.parametrize(
-    "relative_path, count",
-    [("stats_tiny/stats_train_time2int.txt", 1000), ("stats_tiny/stats_test_time2int.txt", 146),
-     ("stats_approx/stats_test.txt", 146), ("imdb_tiny/job_test.txt", 113)],
+    "dataset, kind, count",
+    [("stats_tiny", "train", 1000), ("stats_tiny", "test", 146), ("stats_approx", "test", 146),
+     ("imdb_tiny", "test", 113)],
 )
-def test_every_workload_query_analyses(relative_path: str, count: int) -> None:
-    queries = workload(relative_path)
+def test_every_workload_query_analyses(dataset: str, kind: str, count: int) -> None:
+    queries = load_sql(dataset, kind)
     assert len(queries) == count
     for sql in queries:
         analysis = analyze_query(sql)

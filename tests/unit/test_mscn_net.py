@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,19 +27,9 @@ from algorithm_examples.Mscn.mscn_net import (
     qerror_summary,
     train_mscn,
 )
+from pilotscope.datasets import load_training_sql
 from pilotscope.errors import ModelLoadError
 
-# The project's data-directory setting (several folders separated by os.pathsep), else the shared copy.
-DATA_DIRS = [Path(folder) for folder in os.environ.get("PILOTSCOPE_DATA_DIR", "").split(os.pathsep) if folder]
-DATA_DIRS.append(Path("/work/shared/datasets"))
-
-
-def dataset_file(relative_path: str) -> Path:
-    """The first data directory's copy of a dataset file; skips the test when none has it."""
-    for folder in DATA_DIRS:
-        if (folder / relative_path).is_file():
-            return folder / relative_path
-    pytest.skip(f"{relative_path} not found: set PILOTSCOPE_DATA_DIR to the folder holding the datasets")
 TRAIN_QUERIES = 60
 SMALL = {"hidden_size": 32, "batch_size": 64}
 
@@ -84,8 +73,7 @@ def one_torch_thread():
 
 @pytest.fixture(scope="module")
 def training_data() -> tuple[SubplanBatch, np.ndarray, FeatureVocabulary, ColumnRanges]:
-    text = dataset_file("stats_tiny/stats_train_time2int.txt").read_text()
-    queries = [sql for sql in text.split(";") if sql.strip()][:TRAIN_QUERIES]
+    queries = load_training_sql("stats_tiny")[:TRAIN_QUERIES]
     analyses = [analyze_query(sql) for sql in queries]
     bounds: dict[str, tuple[float, float]] = {}
     for analysis in analyses:
