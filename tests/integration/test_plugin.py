@@ -176,6 +176,7 @@ def test_gate_passes_identical_runs_and_fails_a_real_slowdown(bench):
                                "*slowest against the reference: q*"])
 
 
+@pytest.mark.serial  # timings: run alone, not beside other xdist workers
 def test_gate_against_a_results_file_without_mlflow(bench):
     module = BASELINE_MODULE.format(dataset="stats_tiny")
     bench("--no-mlflow", test_baseline_stats_tiny=module).assert_outcomes(passed=84)
