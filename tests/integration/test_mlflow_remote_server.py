@@ -15,7 +15,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 from psycopg2 import sql as pgsql
-from tracking_fixtures import FolderModel, files_under, free_port, running_server
+from tracking_helpers import FolderModel, files_under, free_port, running_server
 
 from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
 from algorithm_examples.utils import load_test_sql

@@ -8,7 +8,7 @@ import subprocess
 import urllib.request
 
 import pytest
-from tracking_fixtures import free_port, mlflow_store_template, running_server  # noqa: F401
+from tracking_helpers import free_port, running_server
 
 from pilotscope.Common.MLflowTracker import MLflowTracker
 from pilotscope.paths import PROJECT_ROOT

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from mlflow import MlflowClient
-from tracking_fixtures import load_script, mlflow_store_template, tracking_uri  # noqa: F401
+from tracking_helpers import load_script
 
 from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
 from algorithm_examples.utils import load_test_sql

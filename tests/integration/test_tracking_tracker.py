@@ -13,7 +13,7 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow import MlflowClient
-from tracking_fixtures import FolderModel, files_under, mlflow_store_template, tracking_uri  # noqa: F401
+from tracking_helpers import FolderModel, files_under
 
 from pilotscope.Common.MLflowTracker import (MLflowTracker, guard_run, restore_model, start_tracking)
 from pilotscope.Common.tracking_store import ExperimentNotFoundError
