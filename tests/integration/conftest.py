@@ -1,4 +1,4 @@
-"""Fixtures of the integration tests: a private MLflow store per test."""
+"""Fixtures of the integration tests: an interactor, private model/cache folders, a private MLflow store."""
 from __future__ import annotations
 
 import fcntl
@@ -7,6 +7,26 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from pilotscope import collection_cache
+from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
+from pilotscope.PilotModel import MODEL_DIR_ENV
+
+
+@pytest.fixture()
+def interactor(stats_tiny_config):
+    with PilotDataInteractor(stats_tiny_config) as it:
+        yield it
+
+
+@pytest.fixture(scope="module")
+def small_training_state(tmp_path_factory):
+    """Saved models and collection caches of a module's small training runs, out of the checkout."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(MODEL_DIR_ENV, str(tmp_path_factory.mktemp("models")))
+        cache_root = tmp_path_factory.mktemp("state")
+        patch.setattr(collection_cache, "state_dir", lambda: cache_root)
+        yield
 
 
 @pytest.fixture(scope="session")

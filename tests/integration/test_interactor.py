@@ -4,13 +4,7 @@ from __future__ import annotations
 import pytest
 
 from pilotscope.datasets import load_test_sql
-from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor, format_cards
-
-
-@pytest.fixture()
-def interactor(stats_tiny_config):
-    with PilotDataInteractor(stats_tiny_config) as it:
-        yield it
+from pilotscope.DBInteractor.PilotDataInteractor import format_cards
 
 
 

@@ -29,24 +29,14 @@ FIVE_TABLE_SQL = ("select count(*) from comments as c, posts as p, postlinks as 
 
 
 @pytest.fixture(scope="module")
-def lero(stats_tiny_config, tmp_path_factory):
-    """One small Lero model trained through the preset, with models and caches kept out of the checkout."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(MODEL_DIR_ENV, str(tmp_path_factory.mktemp("models")))
-        cache_root = tmp_path_factory.mktemp("state")
-        patch.setattr(collection_cache, "state_dir", lambda: cache_root)
-        losses = []
-        scheduler, tracker = get_lero_preset_scheduler(
-            stats_tiny_config, num_collection=NUM_COLLECTION, num_epoch=NUM_EPOCH, use_mlflow=False,
-            on_epoch=lambda epoch, loss: losses.append((epoch, loss)))
-        yield scheduler, tracker, losses
-        scheduler.close()
-
-
-@pytest.fixture()
-def interactor(stats_tiny_config):
-    with PilotDataInteractor(stats_tiny_config) as it:
-        yield it
+def lero(stats_tiny_config, small_training_state):
+    """One small Lero model trained through the preset."""
+    losses = []
+    scheduler, tracker = get_lero_preset_scheduler(
+        stats_tiny_config, num_collection=NUM_COLLECTION, num_epoch=NUM_EPOCH, use_mlflow=False,
+        on_epoch=lambda epoch, loss: losses.append((epoch, loss)))
+    yield scheduler, tracker, losses
+    scheduler.close()
 
 
 def top_join(plan) -> dict:

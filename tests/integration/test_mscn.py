@@ -28,24 +28,14 @@ UNANALYSABLE_SQL = "select count(*) from badges as b, users as u where b.userid 
 
 
 @pytest.fixture(scope="module")
-def mscn(stats_tiny_config, tmp_path_factory):
-    """One small MSCN model trained through the preset, with models and caches kept out of the checkout."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(MODEL_DIR_ENV, str(tmp_path_factory.mktemp("models")))
-        cache_root = tmp_path_factory.mktemp("state")
-        patch.setattr(collection_cache, "state_dir", lambda: cache_root)
-        losses = []
-        scheduler, tracker = get_mscn_preset_scheduler(
-            stats_tiny_config, num_collection=NUM_COLLECTION, num_epoch=NUM_EPOCH, use_mlflow=False,
-            on_epoch=lambda epoch, loss: losses.append((epoch, loss)))
-        yield scheduler, tracker, losses
-        scheduler.close()
-
-
-@pytest.fixture()
-def interactor(stats_tiny_config):
-    with PilotDataInteractor(stats_tiny_config) as it:
-        yield it
+def mscn(stats_tiny_config, small_training_state):
+    """One small MSCN model trained through the preset."""
+    losses = []
+    scheduler, tracker = get_mscn_preset_scheduler(
+        stats_tiny_config, num_collection=NUM_COLLECTION, num_epoch=NUM_EPOCH, use_mlflow=False,
+        on_epoch=lambda epoch, loss: losses.append((epoch, loss)))
+    yield scheduler, tracker, losses
+    scheduler.close()
 
 
 def postgres_records(interactor: PilotDataInteractor, sql: str) -> list[tuple]:
