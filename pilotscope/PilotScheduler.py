@@ -79,7 +79,6 @@ class PilotScheduler:
         self.data_interactor.pull_record()
         data = self.data_interactor.execute(sql, timeout=timeout)
         elapsed = time.perf_counter() - started
-        cost.push += data.push_time
         return QueryResult(sql=sql, records=data.records, end_to_end_time=elapsed,
                            db_execution_time=data.execution_time, cost=cost, timed_out=data.timed_out)
 

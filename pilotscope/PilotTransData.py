@@ -29,7 +29,6 @@ class PilotTransData:
     estimated_cost: float | None = None
     execution_time: float | None = None  # server executor seconds, planning excluded
     timed_out: bool = False
-    push_time: float = 0.0  # seconds spent applying the pushes (one set_config round trip)
     settings: dict[str, str] = field(default_factory=dict)  # what was pushed for this execution
 
     @property

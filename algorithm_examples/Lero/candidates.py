@@ -130,7 +130,8 @@ class QueryCandidates:
 def explain_card_vectors(connection, sql: str, vectors: Sequence[CardVector]) -> list[Any]:
     """EXPLAIN (FORMAT JSON) ``sql`` under each vector's cardinalities, in one round trip.
 
-    Runs ``pilotscope_explain`` in a transaction that is rolled back, so nothing it sets outlives it.
+    ``pilotscope_explain`` sets the cards transaction-locally and restores them, so nothing it sets
+    outlives the call; on the interactor's autocommit connection it is a single round trip.
     A database whose extension predates that function is an ``ExtensionMissingError``, not a
     per-query fallback: every query would silently fall back.
     """
@@ -146,7 +147,8 @@ def explain_card_vectors(connection, sql: str, vectors: Sequence[CardVector]) ->
             f"from an older script): run `DROP EXTENSION pilotscope; CREATE EXTENSION pilotscope;` there, "
             f"or reload the dataset with `pilotscope db load {database} --force`.") from error
     finally:
-        connection.rollback()
+        if not connection.autocommit:  # a caller's own transaction: leave nothing open
+            connection.rollback()
 
 
 def generate_candidates(interactor: PilotDataInteractor, sql: str) -> QueryCandidates:

@@ -6,7 +6,6 @@ execution's own transaction, which is rolled back afterwards, so nothing leaks i
 from __future__ import annotations
 
 import math
-import time
 from typing import Mapping
 
 import psycopg2
@@ -41,8 +40,9 @@ class PilotDataInteractor:
     # ---------------------------------------------------------------- connection
     @property
     def connection(self):
+        """Autocommit: `execute` sends BEGIN itself, together with the pushes and its first statement."""
         if self._conn is None or self._conn.closed:
-            self._conn = db.connect(self.config)
+            self._conn = db.connect(self.config, autocommit=True)
             db.ensure_extension_loaded(self._conn)
         return self._conn
 
@@ -106,32 +106,38 @@ class PilotDataInteractor:
         timeout = self.config.sql_execution_timeout if timeout is None else timeout
         settings = {"statement_timeout": str(max(1, int(timeout * 1000))) if timeout else "0", **self._settings}
         conn = self.connection
+        cur = conn.cursor()
+        # The transaction's start and the pushes travel with the first statement: one round trip, not three.
+        pending = cur.mogrify("BEGIN; SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)) + "; ",
+                              [item for pair in settings.items() for item in pair]).decode()
+
+        def run(statement: str, params: tuple | None = None) -> None:
+            nonlocal pending
+            cur.execute(pending + (cur.mogrify(statement, params).decode() if params else statement))
+            pending = ""
+
         try:
-            with conn.cursor() as cur:
-                started = time.perf_counter()
-                cur.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)),
-                            [item for pair in settings.items() for item in pair])
-                data.push_time = time.perf_counter() - started
-                if self._pull_subplans:
-                    cur.execute("SELECT block, kind, nrels, key, pg_rows, injected_rows, inner_only, sql "
-                                "FROM pilotscope_subplans(%s, %s)", (sql, self._pull_subplan_sql))
-                    data.subplans = [SubPlan(*row) for row in cur.fetchall()]
-                if self._pull_plan or self._pull_cost:
-                    cur.execute("EXPLAIN (FORMAT JSON) " + sql)
-                    plan = cur.fetchone()[0][0]
-                    data.physical_plan = plan if self._pull_plan else None
-                    data.estimated_cost = plan["Plan"]["Total Cost"]
-                if execute_query:
-                    cur.execute(sql)
-                    rows = cur.fetchall() if cur.description is not None else []
-                    data.records = rows if self._pull_records or not self._pull_time else None
-                    if self._pull_time:
-                        cur.execute("SELECT pilotscope_last_execution_time()")
-                        data.execution_time = cur.fetchone()[0]
+            if self._pull_subplans:
+                run("SELECT block, kind, nrels, key, pg_rows, injected_rows, inner_only, sql "
+                    "FROM pilotscope_subplans(%s, %s)", (sql, self._pull_subplan_sql))
+                data.subplans = [SubPlan(*row) for row in cur.fetchall()]
+            if self._pull_plan or self._pull_cost:
+                run("EXPLAIN (FORMAT JSON) " + sql)
+                plan = cur.fetchone()[0][0]
+                data.physical_plan = plan if self._pull_plan else None
+                data.estimated_cost = plan["Plan"]["Total Cost"]
+            if execute_query:
+                run(sql)
+                rows = cur.fetchall() if cur.description is not None else []
+                data.records = rows if self._pull_records or not self._pull_time else None
+                if self._pull_time:
+                    cur.execute("SELECT pilotscope_last_execution_time()")
+                    data.execution_time = cur.fetchone()[0]
         except psycopg2.errors.QueryCanceled:
             data.timed_out = True
         finally:
             if not conn.closed:
-                conn.rollback()
+                cur.execute("ROLLBACK")  # drops every push with the transaction
+                cur.close()
             self._reset()
         return data

@@ -228,8 +228,11 @@ def test_explain_card_vectors_leaves_no_transaction_open(interactor):
 
 def test_a_database_without_pilotscope_explain_is_a_clear_error(interactor):
     conn = interactor.connection
-    with conn.cursor() as cur:  # hidden for the transaction explain_card_vectors rolls back
-        cur.execute("SET LOCAL search_path = pg_catalog")
-    with pytest.raises(ExtensionMissingError, match="DROP EXTENSION pilotscope; CREATE EXTENSION pilotscope"):
-        explain_card_vectors(conn, FIVE_TABLE_SQL, [CardVector(0, 1.0, {})])
-    assert explain_card_vectors(conn, FIVE_TABLE_SQL, [CardVector(0, 1.0, {})]), "the rollback restored the search path"
+    with conn.cursor() as cur:  # the function hidden from this session
+        cur.execute("SET search_path = pg_catalog")
+        try:
+            with pytest.raises(ExtensionMissingError, match="DROP EXTENSION pilotscope; CREATE EXTENSION pilotscope"):
+                explain_card_vectors(conn, FIVE_TABLE_SQL, [CardVector(0, 1.0, {})])
+        finally:
+            cur.execute("RESET search_path")
+    assert explain_card_vectors(conn, FIVE_TABLE_SQL, [CardVector(0, 1.0, {})]), "visible again, it works"
