@@ -273,13 +273,11 @@ def mlflow_run(request: pytest.FixtureRequest, pilot_config):
     record = ModuleRecord(nodeid=request.node.nodeid, algorithm=module.ALGORITHM, dataset=module.DATASET,
                           timed=timings_enabled(request.config))
     session.modules[module.__name__] = record
-    tracker = None
     if not option(request.config, "no_mlflow"):
         from pilotscope.Common.MLflowTracker import start_tracking
-        tracker = start_tracking(module.ALGORITHM, pilot_config, True, **reporting.run_params(request.config))
-        record.run_id, record.experiment = tracker.run_id, tracker.experiment_name
-    reporting.attach_tracker(record, tracker)
-    yield tracker
+        record.tracker = start_tracking(module.ALGORITHM, pilot_config, True, **reporting.run_params(request.config))
+        record.run_id, record.experiment = record.tracker.run_id, record.tracker.experiment_name
+    yield record.tracker
     reporting.finish_run(request.config, record, "FAILED" if record.failed else "FINISHED")
 
 

@@ -34,6 +34,7 @@ class ModuleRecord:
     benchmark_json: dict[str, Any] | None = None
     errors: int = 0  # setup/teardown errors (e.g. training failed)
     gate_report: str | None = None
+    tracker: Any = None  # the module's open MLflowTracker; None once its run is ended (or without MLflow)
 
     def record(self, index: int, query_id: str) -> QueryRecord:
         return self.queries.setdefault(query_id, QueryRecord(index, query_id))

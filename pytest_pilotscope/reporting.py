@@ -12,7 +12,6 @@ from pytest_pilotscope.records import ModuleRecord
 
 PER_QUERY_ARTIFACT = "per_query.json"
 BENCHMARK_ARTIFACT = "pytest_benchmark.json"
-_trackers: dict[int, Any] = {}
 
 
 def _option(config, name):
@@ -27,10 +26,6 @@ def run_params(config: pytest.Config) -> dict[str, Any]:
             "train": not _option(config, "no_train")}
 
 
-def attach_tracker(record: ModuleRecord, tracker) -> None:
-    _trackers[id(record)] = tracker
-
-
 # -------------------------------------------------------------------- MLflow
 def finish_run(config: pytest.Config, record: ModuleRecord, status: str) -> None:
     """Log what the module measured, then end its run with `status` (FINISHED, FAILED or KILLED).
@@ -41,7 +36,7 @@ def finish_run(config: pytest.Config, record: ModuleRecord, status: str) -> None
         return
     record.status = status
     record.benchmark_json = _benchmark_json(config, record)
-    tracker = _trackers.pop(id(record), None)
+    tracker, record.tracker = record.tracker, None
     if tracker is None:
         return
     metrics = record.metrics()
