@@ -117,6 +117,7 @@ class MscnNet(nn.Module):
             nn.Linear(hidden_size, 1), nn.Sigmoid(),
         )
         self._cached_projections: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._cached_numpy: NumpyMscn | None = None
         self._cached_for: tuple[tuple[int, int], ...] = ()
 
     def forward(
@@ -149,15 +150,75 @@ class MscnNet(nn.Module):
     def _entry_projections(self) -> tuple[torch.Tensor, torch.Tensor]:
         if torch.is_grad_enabled():
             return self._compute_entry_projections()
+        self._refresh_caches()
+        return self._cached_projections
+
+    def numpy_inference(self) -> NumpyMscn:
+        """This network's function for inference, in numpy (rebuilt when a parameter changes)."""
+        with torch.no_grad():
+            self._refresh_caches()
+        return self._cached_numpy
+
+    def _refresh_caches(self) -> None:
         parameter_versions = tuple((id(parameter), parameter._version) for parameter in self.parameters())
         if self._cached_projections is None or parameter_versions != self._cached_for:
             self._cached_projections = self._compute_entry_projections()
+            self._cached_numpy = NumpyMscn.of(self, self._cached_projections)
             self._cached_for = parameter_versions
-        return self._cached_projections
 
     def _compute_entry_projections(self) -> tuple[torch.Tensor, torch.Tensor]:
         table_weight, join_weight = self.output[0].weight[:, : 2 * self.hidden_size].split(self.hidden_size, dim=1)
         return self.tables.entry_projections(table_weight), self.joins.entry_projections(join_weight)
+
+
+class NumpyMscn(NamedTuple):
+    """`MscnNet.estimate` for inference, in numpy on a frozen copy of the weights.
+
+    One query's few dozen sub-plans are a tiny batch: there torch's per-operator dispatch costs
+    several times the arithmetic, and numpy does the same function in a fraction of the time.
+    """
+
+    table_projections: np.ndarray  # (table_dim + 1, H): the folded table block of the merge layer
+    join_projections: np.ndarray
+    predicate_layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # (weight.T, bias) of the element MLP
+    predicate_weight: np.ndarray  # (H, H): the predicate block of the merge layer, transposed
+    merge_bias: np.ndarray
+    output_weight: np.ndarray  # (H, 1), transposed
+    output_bias: np.ndarray
+
+    @classmethod
+    def of(cls, net: MscnNet, projections: tuple[torch.Tensor, torch.Tensor]) -> NumpyMscn:
+        def array(tensor: torch.Tensor) -> np.ndarray:
+            return tensor.detach().numpy().copy()
+
+        merge, output = net.output[0], net.output[2]
+        linears = [layer for layer in net.predicates.mlp if isinstance(layer, nn.Linear)]
+        return cls(array(projections[0]), array(projections[1]),
+                   tuple((array(layer.weight.T), array(layer.bias)) for layer in linears),
+                   array(merge.weight[:, 2 * net.hidden_size:].T), array(merge.bias),
+                   array(output.weight.T), array(output.bias))
+
+    def __call__(self, tables: np.ndarray, table_mask: np.ndarray, joins: np.ndarray, join_mask: np.ndarray,
+                 predicate_vectors: np.ndarray, predicate_ids: np.ndarray, predicate_mask: np.ndarray) -> np.ndarray:
+        """Normalised estimates (B,) for the arrays of a `SubplanBatch`, in `arrays()` order."""
+        hidden = predicate_vectors
+        for weight, bias in self.predicate_layers:
+            hidden = np.maximum(hidden @ weight + bias, 0.0)
+        sizes = np.maximum(predicate_mask.sum(axis=1, keepdims=True), 1.0)
+        pooled = np.einsum("bs,bsh->bh", predicate_mask, hidden[predicate_ids]) / sizes
+        merged = (_entry_shares(tables, table_mask) @ self.table_projections
+                  + _entry_shares(joins, join_mask) @ self.join_projections
+                  + pooled @ self.predicate_weight + self.merge_bias)
+        logits = np.maximum(merged, 0.0) @ self.output_weight + self.output_bias
+        return 1.0 / (1.0 + np.exp(-logits[:, 0]))
+
+
+def _entry_shares(elements: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """`_OneHotSetModule.entry_shares` in numpy."""
+    sizes = mask.sum(axis=1, keepdims=True)
+    entry_counts = np.einsum("bse,bs->be", elements, mask)
+    zero_counts = sizes - entry_counts.sum(axis=1, keepdims=True)
+    return np.concatenate([entry_counts, zero_counts], axis=1) / np.maximum(sizes, 1.0)
 
 
 @dataclass(frozen=True)
@@ -358,9 +419,7 @@ def predict(model: MscnModel, batch: SubplanBatch) -> np.ndarray:
     if len(batch) == 0:
         return np.empty(0, dtype=np.float64)
     _check_dimensions(batch, model.vocabulary)
-    with torch.inference_mode():
-        normalised = model.net(*(torch.from_numpy(array) for array in batch.arrays()))
-    return model.label_normaliser.denormalise(normalised.numpy())
+    return model.label_normaliser.denormalise(model.net.numpy_inference()(*batch.arrays()))
 
 
 def _check_dimensions(batch: SubplanBatch, vocab: FeatureVocabulary) -> None:

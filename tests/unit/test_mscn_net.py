@@ -147,7 +147,7 @@ def published_forward(net: torch.nn.Module, batch: SubplanBatch) -> torch.Tensor
     return net.output(merged).squeeze(1)
 
 
-def test_fast_evaluation_equals_the_published_computation(training_data) -> None:
+def test_fast_and_numpy_evaluation_equal_the_published_computation(training_data) -> None:
     batch, cards, vocab, _ = training_data
     model, _ = train_mscn(batch, cards, vocab, epochs=2, seed=0, **SMALL)
     assert (batch.join_mask.sum(axis=1) == 1).any() and (batch.predicate_mask.sum(axis=1) > 3).any()
@@ -156,12 +156,14 @@ def test_fast_evaluation_equals_the_published_computation(training_data) -> None
         torch.testing.assert_close(model.net(*map(torch.from_numpy, batch.arrays())), expected)
         training_view = _TrainingData(batch).rows(torch.arange(len(batch)))
         torch.testing.assert_close(model.net.estimate(*training_view), expected)
+    np.testing.assert_allclose(model.net.numpy_inference()(*batch.arrays()), expected.numpy(), rtol=1e-5, atol=1e-6)
     assert len(training_view[-1].vectors) < len(training_view[-1].vector_of_element) / 3
     with torch.no_grad():  # the cached table/join projections must follow changed weights
         model.net.joins.mlp[0].weight.mul_(-1.5)
         model.net.output[0].weight[:, :32].add_(0.1)
-        torch.testing.assert_close(model.net(*map(torch.from_numpy, batch.arrays())),
-                                   published_forward(model.net, batch))
+        changed = published_forward(model.net, batch)
+        torch.testing.assert_close(model.net(*map(torch.from_numpy, batch.arrays())), changed)
+    np.testing.assert_allclose(model.net.numpy_inference()(*batch.arrays()), changed.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_save_and_load_round_trip(training_data, tmp_path: Path) -> None:
