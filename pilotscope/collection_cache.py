@@ -67,3 +67,39 @@ def cached(algorithm: str, config, sqls: Sequence[str], what: str, collect: Call
     if fingerprint:
         store(algorithm, key, to_json(data))
     return data
+
+
+class Journal:
+    """Results appended one JSON line each as they are made, keyed by what produced them.
+
+    A collection that is interrupted (Ctrl-C, a crash, a timeout of the whole job) keeps what it
+    finished: the next one with the same loaded dataset and settings reads the journal and skips
+    it, and collections of other workloads reuse the entries they share.
+    """
+
+    def __init__(self, algorithm: str, config, **settings: Any) -> None:
+        from pilotscope.datasets import loaded_fingerprint
+
+        fingerprint = loaded_fingerprint(config)
+        self.path = _path(algorithm, "journal-" + cache_key(algorithm, fingerprint, [], **settings)).with_suffix(
+            ".jsonl") if fingerprint else None
+
+    def load(self) -> dict[str, Any]:
+        """Every entry recorded so far (a torn last line from an interruption is ignored)."""
+        entries: dict[str, Any] = {}
+        if self.path is None or not self.path.exists():
+            return entries
+        for line in self.path.read_text().splitlines():
+            try:
+                key, value = json.loads(line)
+            except ValueError:
+                continue
+            entries[key] = value
+        return entries
+
+    def append(self, key: str, value: Any) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as journal:
+            journal.write(json.dumps([key, value]) + "\n")

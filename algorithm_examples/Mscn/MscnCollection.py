@@ -1,14 +1,16 @@
 """True cardinalities of every sub-plan of a workload, for MSCN's training and its q-error evaluation.
 
-Each query's sub-plans (base and join relations) are pulled with their `SELECT count(*)` SQL and
-every inner-join one is counted on a dedicated autocommit connection whose statement timeout is
-set once, so a count is a single round trip; a count that fails or times out is recorded as
-unknown and counted, never fatal. Identical count SQL (sub-plans shared by queries) runs once.
+Each query's sub-plans (base and join relations) are pulled with their `SELECT count(*)` SQL, then
+every distinct inner-join one (sub-plans shared by queries run once) is counted on a few
+autocommit connections at once, whose statement timeout is set once, so a count is a single round
+trip; a count that fails or times out is recorded as unknown and counted, never fatal. Counts are
+journalled as they finish, so an interrupted collection resumes where it stopped.
 The column ranges predicates are normalised by are read from the database in the same pass.
 Everything is cached by the loaded dataset's checksum, the workload and the settings.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
@@ -20,11 +22,13 @@ from psycopg2 import sql as pgsql
 from pilotscope import collection_cache, db
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotConfig import PostgreSQLConfig
+from pilotscope.PilotTransData import SubPlan
 from pilotscope.progress import report as progress_report
 
 CACHE_ALGORITHM = "mscn"
 COLLECTION_FORMAT = 1
 COUNT_TIMEOUT = 30.0  # seconds per sub-plan count (at most the config's statement timeout)
+COUNT_WORKERS = 2  # connections counting at once
 _NUMERIC_TYPES = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
 _TIME_TYPES = ("date", "timestamp without time zone", "timestamp with time zone")
 
@@ -82,47 +86,48 @@ class MscnTrainingData:
 
 def collect_true_cardinalities(config: PostgreSQLConfig, sqls: Sequence[str], interactor: PilotDataInteractor,
                                cached_only: bool = False, count_timeout: float = COUNT_TIMEOUT,
+                               count_workers: int = COUNT_WORKERS,
                                progress: Callable[[str], None] | None = progress_report,
-                               progress_every: int = 50) -> MscnTrainingData:
+                               progress_every: int = 500) -> MscnTrainingData:
     """Pull and count every sub-plan of `sqls`, or read the result of an earlier identical run.
 
-    `cached_only` refuses to collect (the caller disabled collection). `progress` receives a line
-    every `progress_every` queries; None silences it.
+    `cached_only` refuses to collect (the caller disabled collection). Counts run on
+    `count_workers` connections at once, each cut at `count_timeout` seconds (a timed-out
+    sub-plan has no true rows: a shorter timeout trades the largest sub-plans for collection
+    time). `progress` receives a line every `progress_every` counts; None silences it.
     """
     timeout = min(count_timeout, config.sql_execution_timeout or count_timeout)
     return collection_cache.cached(
         CACHE_ALGORITHM, config, sqls, "MSCN cardinalities",
-        lambda: _collect(config, sqls, interactor, timeout, progress, progress_every),
+        lambda: _collect(config, sqls, interactor, timeout, max(1, count_workers), progress, progress_every),
         MscnTrainingData.from_json, MscnTrainingData.to_json, cached_only, format=COLLECTION_FORMAT,
         count_timeout=timeout)
 
 
 def _collect(config: PostgreSQLConfig, sqls: Sequence[str], interactor: PilotDataInteractor, timeout: float,
-             progress: Callable[[str], None] | None, progress_every: int) -> MscnTrainingData:
+             workers: int, progress: Callable[[str], None] | None, progress_every: int) -> MscnTrainingData:
     started = time.perf_counter()
-    conn = db.connect(config, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            data = MscnTrainingData([], _column_ranges(cur), len(sqls), [], 0, 0, 0.0)
-            cur.execute("SET statement_timeout = %s", (str(max(1, int(timeout * 1000))),))
-            counts: dict[str, float | None] = {}  # count SQL → rows; shared sub-plans are counted once
-            for number, sql in enumerate(sqls, 1):
-                query = _collect_query(interactor, cur, sql, counts, data)
-                if query is not None:
-                    data.queries.append(query)
-                if progress is not None and (number % progress_every == 0 or number == len(sqls)):
-                    progress(f"mscn collection: {number}/{len(sqls)} queries, {len(counts)} sub-plans counted "
-                             f"({data.num_timed_out_subplans} timed out, {data.num_failed_subplans} failed), "
-                             f"{len(data.failed_queries)} queries failed, {time.perf_counter() - started:.1f} s")
-    finally:
-        conn.close()
+    data = MscnTrainingData([], {}, len(sqls), [], 0, 0, 0.0)
+    pulled = [(sql, _pull_subplans(interactor, sql, data)) for sql in sqls]
+    to_count = list(dict.fromkeys(subplan.sql for _, subplans in pulled for subplan in subplans or ()
+                                  if _countable(subplan)))
+    counter = _ParallelCounter(config, timeout, workers, to_count, data, started, progress, progress_every)
+    data.column_ranges, counts = counter.run()
+    for sql, subplans in pulled:
+        if subplans is not None:
+            data.queries.append(CollectedQuery(sql, [
+                CollectedSubplan(s.key, s.pg_rows, counts.get(s.sql) if _countable(s) else None)
+                for s in subplans]))
     data.collection_time = time.perf_counter() - started
     return data
 
 
-def _collect_query(interactor: PilotDataInteractor, cur, sql: str, counts: dict[str, float | None],
-                   data: MscnTrainingData) -> CollectedQuery | None:
-    """One query's sub-plans with their true rows; None (and the reason recorded) if they cannot be pulled."""
+def _countable(subplan: SubPlan) -> bool:
+    return subplan.inner_only and bool(subplan.sql)
+
+
+def _pull_subplans(interactor: PilotDataInteractor, sql: str, data: MscnTrainingData) -> list[SubPlan] | None:
+    """The query's sub-plans with their count SQL; None (and the reason recorded) if they cannot be pulled."""
     interactor.pull_subquery_card(with_sql=True)
     try:
         pulled = interactor.execute(sql)
@@ -131,26 +136,101 @@ def _collect_query(interactor: PilotDataInteractor, cur, sql: str, counts: dict[
         return None
     if pulled.subplans is None:
         data.failed_queries.append(f"{sql[:80]}: pulling its sub-plans timed out")
-        return None
-    subplans = []
-    for subplan in pulled.subplans:
-        countable = subplan.inner_only and bool(subplan.sql)
-        if countable and subplan.sql not in counts:
-            counts[subplan.sql] = _count(cur, subplan.sql, data)
-        subplans.append(CollectedSubplan(subplan.key, subplan.pg_rows, counts[subplan.sql] if countable else None))
-    return CollectedQuery(sql, subplans)
+    return pulled.subplans
 
 
-def _count(cur, count_sql: str, data: MscnTrainingData) -> float | None:
-    """The sub-plan's true rows, or None (and counted) when the count fails or times out."""
-    try:
-        cur.execute(count_sql)
-        return float(cur.fetchone()[0])
-    except psycopg2.errors.QueryCanceled:
-        data.num_timed_out_subplans += 1
-    except psycopg2.Error:
-        data.num_failed_subplans += 1
-    return None
+class _ParallelCounter:
+    """Counts distinct sub-plan SQL on `workers` autocommit connections (statement timeout set once each).
+
+    psycopg2 releases the GIL while the server counts, so threads are enough. A count that fails
+    or times out is None and counted in `data`, never fatal.
+    """
+
+    def __init__(self, config: PostgreSQLConfig, timeout: float, workers: int, count_sqls: Sequence[str],
+                 data: MscnTrainingData, started: float, progress: Callable[[str], None] | None,
+                 progress_every: int) -> None:
+        self.config, self.timeout, self.workers = config, timeout, workers
+        self.pending = iter(count_sqls)
+        self.total = len(count_sqls)
+        self.data, self.started, self.progress, self.progress_every = data, started, progress, progress_every
+        self.journal = collection_cache.Journal(CACHE_ALGORITHM, config, count_timeout=timeout)
+        self.counts: dict[str, float | None] = {}
+        self.lock = threading.Lock()
+        self.errors: list[BaseException] = []
+
+    def run(self) -> tuple[dict[str, list[float]], dict[str, float | None]]:
+        """(column ranges, count SQL → true rows or None)."""
+        self._resume()
+        conns = [db.connect(self.config, autocommit=True) for _ in range(self.workers)]
+        try:
+            with conns[0].cursor() as cur:
+                ranges = _column_ranges(cur)
+            threads = [threading.Thread(target=self._work, args=(conn,), daemon=True) for conn in conns]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            for conn in conns:
+                conn.close()
+        if self.errors:
+            raise self.errors[0]
+        return ranges, self.counts
+
+    def _resume(self) -> None:
+        """Take the counts an earlier, interrupted or overlapping, collection already made."""
+        journal = self.journal.load()
+        remaining = []
+        for count_sql in self.pending:
+            if count_sql in journal:
+                self.counts[count_sql] = journal[count_sql]
+                self.data.num_timed_out_subplans += journal[count_sql] is None
+            else:
+                remaining.append(count_sql)
+        self.pending = iter(remaining)
+
+    def _next(self) -> str | None:
+        with self.lock:
+            return next(self.pending, None) if not self.errors else None
+
+    def _work(self, conn) -> None:
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET statement_timeout = %s", (str(max(1, int(self.timeout * 1000))),))
+                while (count_sql := self._next()) is not None:
+                    rows, timed_out = self._count(cur, count_sql)
+                    with self.lock:
+                        self.counts[count_sql] = rows
+                        if rows is not None or timed_out:  # a failure may be transient: not journalled
+                            self.journal.append(count_sql, rows)
+                        self._report()
+        except BaseException as error:  # a lost connection: stop every worker, re-raised by run()
+            with self.lock:
+                self.errors.append(error)
+
+    def _count(self, cur, count_sql: str) -> tuple[float | None, bool]:
+        """(true rows or None, whether the count timed out)."""
+        try:
+            cur.execute(count_sql)
+            return float(cur.fetchone()[0]), False
+        except psycopg2.errors.QueryCanceled:
+            with self.lock:
+                self.data.num_timed_out_subplans += 1
+            return None, True
+        except psycopg2.Error:
+            if cur.connection.closed:
+                raise
+            with self.lock:
+                self.data.num_failed_subplans += 1
+            return None, False
+
+    def _report(self) -> None:
+        done = len(self.counts)
+        if self.progress is not None and (done % self.progress_every == 0 or done == self.total):
+            self.progress(f"mscn collection: {done}/{self.total} sub-plans counted "
+                          f"({self.data.num_timed_out_subplans} timed out, {self.data.num_failed_subplans} failed), "
+                          f"{len(self.data.failed_queries)} of {self.data.num_workload} queries failed, "
+                          f"{time.perf_counter() - self.started:.1f} s")
 
 
 def _column_ranges(cur) -> dict[str, list[float]]:

@@ -5,7 +5,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from algorithm_examples.Mscn.MscnCollection import collect_true_cardinalities
+from algorithm_examples.Mscn.MscnCollection import COUNT_TIMEOUT, collect_true_cardinalities
 from algorithm_examples.Mscn.mscn_net import qerror, qerror_summary
 from algorithm_examples.Mscn.MscnPilotModel import MscnPilotModel
 from algorithm_examples.Mscn.MscnSteering import MscnSteering
@@ -21,12 +21,13 @@ def get_mscn_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool 
                               enable_training: bool = True, num_collection: int = -1, num_training: int = -1,
                               num_epoch: int = 100, use_mlflow: bool = True, model_id: str | None = None,
                               on_epoch: Callable[[int, float], None] | None = None,
-                              tracker: MLflowTracker | None = None) -> tuple[PilotScheduler, MLflowTracker | None]:
+                              tracker: MLflowTracker | None = None, count_timeout: float = COUNT_TIMEOUT
+                              ) -> tuple[PilotScheduler, MLflowTracker | None]:
     """A scheduler steering `config.db` with MSCN; `init()` has run, so it is ready to execute.
 
     With `enable_training`, the sub-plans of the first `num_collection` training queries (-1 = all)
-    are counted (or read from the collection cache; `enable_collection=False` allows only the
-    cache), a model is trained on those of the first `num_training` queries for `num_epoch` epochs
+    are counted, each cut at `count_timeout` seconds (or read from the collection cache;
+    `enable_collection=False` allows only the cache), a model is trained on those of the first `num_training` queries for `num_epoch` epochs
     and saved. Otherwise `model_id`, or the newest saved MSCN model for `config.db`, is loaded; no
     model is a `ModelLoadError`. With `use_mlflow` (or a `tracker` whose run is open) the run is
     tracked in experiment `mscn_<db>`, collection stats among the model's metrics; with training
@@ -34,7 +35,8 @@ def get_mscn_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool 
     """
     def train(model: MscnPilotModel, interactor: PilotDataInteractor, sqls: Sequence[str], cached_only: bool,
               epoch_callback: Callable[[int, float], None] | None) -> None:
-        data = collect_true_cardinalities(config, sqls, interactor, cached_only=cached_only)
+        data = collect_true_cardinalities(config, sqls, interactor, cached_only=cached_only,
+                                          count_timeout=count_timeout)
         model.train(data.training_queries(num_training), data.column_ranges, config.db, num_epoch, epoch_callback,
                     data.provenance())
 
@@ -45,17 +47,19 @@ def get_mscn_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool 
 
 
 def evaluate_qerror(scheduler_or_model: PilotScheduler | MscnPilotModel, config: PostgreSQLConfig,
-                    workload_sqls: Sequence[str], tracker: MLflowTracker | None = None) -> dict[str, float]:
+                    workload_sqls: Sequence[str], tracker: MLflowTracker | None = None,
+                    count_timeout: float = COUNT_TIMEOUT) -> dict[str, float]:
     """Q-error of MSCN and of PostgreSQL's own estimates over the same sub-plans of `workload_sqls`.
 
-    Only sub-plans with a true cardinality count (collected once and cached like training data).
+    Only sub-plans with a true cardinality count (collected once and cached like training data;
+    those whose count exceeds `count_timeout` seconds are left out, and `qerror_num_uncounted` says how many).
     MSCN's side is what its steering pushes, so its fallbacks carry PostgreSQL's estimate.
     Returns `qerror_mscn_<stat>` and `qerror_pg_<stat>` (median, p90, p95, p99, max, mean) plus
     `qerror_num_subplans` and `qerror_num_fallbacks`; logged as metrics when `tracker` is given.
     """
     model = scheduler_or_model.pilot_model if isinstance(scheduler_or_model, PilotScheduler) else scheduler_or_model
     with PilotDataInteractor(config) as interactor:
-        data = collect_true_cardinalities(config, workload_sqls, interactor)
+        data = collect_true_cardinalities(config, workload_sqls, interactor, count_timeout=count_timeout)
     true, mscn, pg, fallbacks = [], [], [], 0
     for query in data.queries:
         known = query.true_cards()
@@ -72,7 +76,8 @@ def evaluate_qerror(scheduler_or_model: PilotScheduler | MscnPilotModel, config:
     metrics = {f"qerror_{name}_{stat}": value
                for name, estimates in (("mscn", mscn), ("pg", pg))
                for stat, value in qerror_summary(qerror(np.asarray(estimates), np.asarray(true))).items()}
-    metrics.update({"qerror_num_subplans": len(true), "qerror_num_fallbacks": fallbacks})
+    metrics.update({"qerror_num_subplans": len(true), "qerror_num_fallbacks": fallbacks,
+                    "qerror_num_uncounted": data.num_timed_out_subplans + data.num_failed_subplans})
     if tracker:
         tracker.log_metrics(metrics)
     return metrics

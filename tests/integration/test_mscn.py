@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from algorithm_examples.Mscn import MscnCollection
 from algorithm_examples.Mscn.MscnCollection import collect_true_cardinalities
 from algorithm_examples.Mscn.MscnPilotModel import MscnPilotModel
 from algorithm_examples.Mscn.MscnPresetScheduler import evaluate_qerror, get_mscn_preset_scheduler
@@ -157,6 +158,28 @@ def test_the_collection_cache_makes_a_second_collection_skip_the_work(stats_tiny
     assert second.to_json() == json.loads(json.dumps(first.to_json()))
     with pytest.raises(PilotScopeError, match="enable collection"):
         collect_true_cardinalities(stats_tiny_config, sqls[:3], interactor, cached_only=True)
+
+
+def test_an_interrupted_collection_resumes_where_it_stopped(stats_tiny_config, interactor, monkeypatch, tmp_path):
+    monkeypatch.setattr(collection_cache, "state_dir", lambda: tmp_path)
+    sqls = load_training_sql("stats_tiny")[80:95]
+    original_count = MscnCollection._ParallelCounter._count
+    before, after = [], []
+
+    def count_then_interrupt(self, cur, count_sql):
+        if len(before) >= 20:
+            raise KeyboardInterrupt
+        before.append(count_sql)
+        return original_count(self, cur, count_sql)
+
+    monkeypatch.setattr(MscnCollection._ParallelCounter, "_count", count_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        collect_true_cardinalities(stats_tiny_config, sqls, interactor, progress=None)
+    monkeypatch.setattr(MscnCollection._ParallelCounter, "_count",
+                        lambda self, cur, count_sql: after.append(count_sql) or original_count(self, cur, count_sql))
+    data = collect_true_cardinalities(stats_tiny_config, sqls, interactor, progress=None)
+    assert after and not set(before) & set(after), "what was counted before the interruption is not counted again"
+    assert all(s.true_rows is not None for q in data.queries for s in q.subplans)
 
 
 def test_true_cardinalities_are_the_counts_and_timeouts_are_counted(stats_tiny_config, interactor, monkeypatch,
