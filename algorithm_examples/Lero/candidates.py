@@ -4,8 +4,9 @@ Lero explores plans by pretending PostgreSQL mis-estimated every join of one siz
 factor, re-planning under those cardinalities and letting the ranker choose. Different vectors
 often produce the same physical plan; ``distinct_candidates`` drops those repeats so each plan
 is scored (and, at training time, executed) once. ``generate_candidates`` does all of it against
-the server for one query: one pull of the sub-plan estimates, one ``pilotscope_explain`` round
-trip planning every vector, so training and inference see the same candidates.
+the server for one query: one pull of the sub-plan estimates, then ``pilotscope_explain`` planning
+every vector (one round trip per backend, two backends at once), so training and inference see
+the same candidates.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,8 @@ from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor, for
 from pilotscope.errors import ExtensionMissingError
 
 SCALE_FACTORS: tuple[float, ...] = (0.01, 0.1, 10.0, 100.0)
+PLANNING_CONNECTIONS = 2  # backends planning one query's vectors at once
+_POOL: ThreadPoolExecutor | None = None
 ORIGINAL_JOIN_SIZE = 0  # join_size label of PostgreSQL's own, unscaled vector
 MIN_ROWS = 1.0  # PostgreSQL never estimates below one row (clamp_row_est)
 
@@ -151,6 +155,36 @@ def explain_card_vectors(connection, sql: str, vectors: Sequence[CardVector]) ->
             connection.rollback()
 
 
+def plan_card_vectors(interactor: PilotDataInteractor, sql: str, vectors: Sequence[CardVector],
+                      connections: int = PLANNING_CONNECTIONS) -> list[Any]:
+    """`explain_card_vectors` split over up to `connections` backends at once; plans in vector order.
+
+    Each vector is planned on its own, and planning them is most of Lero's per-query cost, so the
+    interactor's connection plans the first share while side connections plan the rest: the wall
+    time shrinks when the server has idle cores, the server's CPU time does not.
+    """
+    count = max(1, min(connections, len(vectors)))
+    if count == 1:
+        return explain_card_vectors(interactor.connection, sql, vectors)
+    bounds = [round(len(vectors) * part / count) for part in range(count + 1)]
+    chunks = [vectors[start:end] for start, end in zip(bounds, bounds[1:])]
+    side = [_planning_pool().submit(explain_card_vectors, conn, sql, chunk)
+            for conn, chunk in zip(interactor.side_connections(count - 1), chunks[1:])]
+    try:
+        plans = explain_card_vectors(interactor.connection, sql, chunks[0])
+    finally:
+        side_plans = [future.result() for future in side]  # wait for every backend, even after an error
+    return plans + [plan for chunk in side_plans for plan in chunk]
+
+
+def _planning_pool() -> ThreadPoolExecutor:
+    """Threads that wait on the side connections (psycopg2 releases the GIL while the server plans)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=PLANNING_CONNECTIONS - 1, thread_name_prefix="lero-planning")
+    return _POOL
+
+
 def generate_candidates(interactor: PilotDataInteractor, sql: str) -> QueryCandidates:
     """Pull the sub-plan estimates, plan every scaled vector server-side, keep the distinct plans."""
     started = time.perf_counter()
@@ -167,7 +201,7 @@ def generate_candidates(interactor: PilotDataInteractor, sql: str) -> QueryCandi
     found = QueryCandidates(vectors[0].cards, [], pull_seconds)
     if len(vectors) > 1:
         try:
-            found.candidates = distinct_candidates(vectors, explain_card_vectors(interactor.connection, sql, vectors))
+            found.candidates = distinct_candidates(vectors, plan_card_vectors(interactor, sql, vectors))
         except psycopg2.Error as error:
             found.failure = str(error).strip()
     found.generate_seconds = time.perf_counter() - started

@@ -35,6 +35,7 @@ class PilotDataInteractor:
     def __init__(self, config: PostgreSQLConfig) -> None:
         self.config = config
         self._conn = None
+        self._side: list = []
         self._reset()
 
     # ---------------------------------------------------------------- connection
@@ -46,10 +47,25 @@ class PilotDataInteractor:
             db.ensure_extension_loaded(self._conn)
         return self._conn
 
+    def side_connections(self, count: int) -> list:
+        """`count` more autocommit connections to the same database, opened once, closed with this one.
+
+        For independent work that can run on several backends at once (Lero plans its candidate
+        cardinality vectors on them); pushes registered here never apply to them.
+        """
+        self._side = [conn for conn in self._side if not conn.closed]
+        while len(self._side) < count:
+            conn = db.connect(self.config, autocommit=True)
+            db.ensure_extension_loaded(conn)
+            self._side.append(conn)
+        return self._side[:count]
+
     def close(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.close()
+        for conn in [self._conn, *self._side]:
+            if conn is not None and not conn.closed:
+                conn.close()
         self._conn = None
+        self._side = []
 
     def __enter__(self) -> "PilotDataInteractor":
         return self

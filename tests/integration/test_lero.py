@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from algorithm_examples.Lero import LeroCollection
-from algorithm_examples.Lero.candidates import CardVector, explain_card_vectors, generate_candidates, plan_signature
+from algorithm_examples.Lero.candidates import (CardVector, explain_card_vectors, generate_candidates, plan_card_vectors,
+                                               plan_signature)
 from algorithm_examples.Lero.LeroCollection import collect_training_data
 from algorithm_examples.Lero.LeroPilotModel import LeroPilotModel
 from algorithm_examples.Lero.LeroPresetScheduler import get_lero_preset_scheduler
@@ -224,6 +225,18 @@ def test_explain_card_vectors_leaves_no_transaction_open(interactor):
     plans = explain_card_vectors(interactor.connection, FIVE_TABLE_SQL, [vector for vector, _ in found.candidates])
     assert [plan_signature(p) for p in plans] == [plan_signature(p) for _, p in found.candidates]
     assert interactor.connection.info.transaction_status == 0  # idle
+
+
+def test_vectors_planned_on_several_backends_come_back_in_order(stats_tiny_config):
+    with PilotDataInteractor(stats_tiny_config) as interactor:
+        vectors = [vector for vector, _ in generate_candidates(interactor, FIVE_TABLE_SQL).candidates]
+        assert len(vectors) >= 3
+        one_backend = plan_card_vectors(interactor, FIVE_TABLE_SQL, vectors, connections=1)
+        three_backends = plan_card_vectors(interactor, FIVE_TABLE_SQL, vectors, connections=3)
+        side = interactor.side_connections(2)
+        assert [plan_signature(p) for p in three_backends] == [plan_signature(p) for p in one_backend]
+        assert len({plan_signature(p) for p in one_backend}) == len(vectors), "distinct plans, so order shows"
+    assert all(conn.closed for conn in side), "side connections close with the interactor"
 
 
 def test_a_database_without_pilotscope_explain_is_a_clear_error(interactor):
