@@ -3,16 +3,17 @@
 A small model is trained through the preset (the collection is cached under the state folder, so
 later runs only train), then the whole test workload runs through the Lero scheduler. A query's
 overhead is what the scheduler reports beside execution: pull (sub-plan estimates) + inference
-(candidate vectors, one server-side EXPLAIN round trip for all of them, de-duplication, one
-batched scoring) + push (registering the winner's cards and the set_config round trip that
-applies them). pytest-benchmark times whole passes; `extra_info` carries the median over queries
-of each query's median overhead across the passes.
+(candidate vectors planned server-side, de-duplication, one batched scoring) + push (registering
+the winner's cards). It is measured with the candidates planned on one backend and on two at
+once, one after the other in the same run. pytest-benchmark times whole passes; `extra_info`
+carries the median over queries of each query's median overhead across the passes.
 """
 from __future__ import annotations
 
 import pytest
 from steering_overhead import measure_steering_overhead
 
+from algorithm_examples.Lero import candidates
 from algorithm_examples.Lero.LeroPresetScheduler import get_lero_preset_scheduler
 from pilotscope.datasets import load_dataset
 from pilotscope.PilotConfig import PostgreSQLConfig
@@ -36,5 +37,8 @@ def scheduler(tmp_path_factory):
         lero.close()
 
 
-def test_lero_steering_overhead(benchmark, scheduler):
-    measure_steering_overhead(benchmark, scheduler, "Lero", target_ms=10.0)
+@pytest.mark.parametrize("planning_connections", [1, 2])
+def test_lero_steering_overhead(benchmark, scheduler, planning_connections, monkeypatch):
+    monkeypatch.setattr(candidates, "PLANNING_CONNECTIONS", planning_connections)
+    benchmark.extra_info["planning_connections"] = planning_connections
+    measure_steering_overhead(benchmark, scheduler, f"Lero ({planning_connections} planning backends)", target_ms=10.0)

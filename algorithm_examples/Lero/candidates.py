@@ -156,14 +156,15 @@ def explain_card_vectors(connection, sql: str, vectors: Sequence[CardVector]) ->
 
 
 def plan_card_vectors(interactor: PilotDataInteractor, sql: str, vectors: Sequence[CardVector],
-                      connections: int = PLANNING_CONNECTIONS) -> list[Any]:
-    """`explain_card_vectors` split over up to `connections` backends at once; plans in vector order.
+                      connections: int | None = None) -> list[Any]:
+    """`explain_card_vectors` split over up to `connections` (default `PLANNING_CONNECTIONS`) backends
+    at once; plans in vector order.
 
     Each vector is planned on its own, and planning them is most of Lero's per-query cost, so the
     interactor's connection plans the first share while side connections plan the rest: the wall
     time shrinks when the server has idle cores, the server's CPU time does not.
     """
-    count = max(1, min(connections, len(vectors)))
+    count = max(1, min(connections or PLANNING_CONNECTIONS, len(vectors)))
     if count == 1:
         return explain_card_vectors(interactor.connection, sql, vectors)
     bounds = [round(len(vectors) * part / count) for part in range(count + 1)]
@@ -181,7 +182,7 @@ def _planning_pool() -> ThreadPoolExecutor:
     """Threads that wait on the side connections (psycopg2 releases the GIL while the server plans)."""
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=PLANNING_CONNECTIONS - 1, thread_name_prefix="lero-planning")
+        _POOL = ThreadPoolExecutor(max_workers=max(1, PLANNING_CONNECTIONS - 1), thread_name_prefix="lero-planning")
     return _POOL
 
 
