@@ -63,10 +63,10 @@ class MscnTrainingData:
     collection_time: float  # seconds, when collected (not when read from the cache)
     from_cache: bool = False
 
-    def training_queries(self, num_training: int = -1) -> list[tuple[str, dict[str, float]]]:
-        """(sql, key → true rows) of the first `num_training` queries (-1 = all)."""
+    def training_queries(self, num_training: int = -1) -> list[tuple[str, dict[str, float], dict[str, float]]]:
+        """(sql, key → true rows, key → PostgreSQL's rows) of the first `num_training` queries (-1 = all)."""
         queries = self.queries if num_training < 0 else self.queries[:num_training]
-        return [(query.sql, query.true_cards()) for query in queries]
+        return [(query.sql, query.true_cards(), {s.key: s.pg_rows for s in query.subplans}) for query in queries]
 
     def provenance(self) -> dict[str, Any]:
         """What a model trained on this data records about it (logged as tracker metrics with it)."""
@@ -96,7 +96,7 @@ def collect_true_cardinalities(config: PostgreSQLConfig, sqls: Sequence[str], in
     sub-plan has no true rows: a shorter timeout trades the largest sub-plans for collection
     time). `progress` receives a line every `progress_every` counts; None silences it.
     """
-    timeout = min(count_timeout, config.sql_execution_timeout or count_timeout)
+    timeout = float(min(count_timeout, config.sql_execution_timeout or count_timeout))
     return collection_cache.cached(
         CACHE_ALGORITHM, config, sqls, "MSCN cardinalities",
         lambda: _collect(config, sqls, interactor, timeout, max(1, count_workers), progress, progress_every),

@@ -497,7 +497,8 @@ class SubplanBatch:
     (b, s) is `predicate_vectors[predicate_ids[b, s]]`, each distinct vector stored once
     (sub-plans of a query share most predicates, so the network computes each once). Every set
     has a float32 mask (B, ·) marking its real elements. As in the published MSCN code, an empty
-    join or predicate set is one all-zero element with mask 1.
+    join or predicate set is one all-zero element with mask 1. `estimates` (B,) holds PostgreSQL's
+    own row estimate of each sub-plan (1 where none was given), an input of the hybrid network.
     """
 
     keys: tuple[str, ...]
@@ -508,6 +509,7 @@ class SubplanBatch:
     predicate_vectors: np.ndarray
     predicate_ids: np.ndarray
     predicate_mask: np.ndarray
+    estimates: np.ndarray
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -543,7 +545,8 @@ class SubplanBatch:
         )
         keys = tuple(key for batch in batches for key in batch.keys)
         return SubplanBatch(
-            keys, tables, table_mask, joins, join_mask, vectors, vector_ids.reshape(-1)[ids], predicate_mask
+            keys, tables, table_mask, joins, join_mask, vectors, vector_ids.reshape(-1)[ids], predicate_mask,
+            np.concatenate([b.estimates for b in batches]),
         )
 
 
@@ -556,8 +559,9 @@ def _stack_padded(parts: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.nd
 
 def featurize_subplans(
     analysis: QueryAnalysis, keys: Sequence[str], vocab: FeatureVocabulary, ranges: ColumnRanges,
+    estimates: Mapping[str, float] | None = None,
 ) -> tuple[SubplanBatch, list[str]]:
-    """Featurize the sub-plans `keys` of one analysed query.
+    """Featurize the sub-plans `keys` of one analysed query (`estimates`: PostgreSQL's rows per key).
 
     Returns the batch of featurizable keys (in input order) and the keys that are not: those of
     another query level ('N/...'), with an alias the query does not have, or whose table, join
@@ -590,8 +594,10 @@ def featurize_subplans(
     tables, table_mask = _one_hot_sets(table_sets, vocab.table_dim)
     joins, join_mask = _one_hot_sets(join_sets, vocab.join_dim)
     predicate_ids, predicate_mask = _index_sets(predicate_sets)
+    estimates = estimates or {}
     batch = SubplanBatch(
-        tuple(supported), tables, table_mask, joins, join_mask, predicate_vectors, predicate_ids, predicate_mask
+        tuple(supported), tables, table_mask, joins, join_mask, predicate_vectors, predicate_ids, predicate_mask,
+        np.array([estimates.get(key, 1.0) for key in supported], dtype=np.float64),
     )
     return batch, unsupported
 

@@ -98,6 +98,8 @@ class MscnNet(nn.Module):
     """Three set modules (tables, joins, predicates), concatenated into a 2-layer output MLP.
 
     The output is the normalised log-cardinality in (0, 1) (sigmoid), see `LabelNormaliser`.
+    With `pg_estimate` (the hybrid) PostgreSQL's normalised log-estimate is a fourth input of the
+    merge layer and the output, without sigmoid, is that estimate plus a learned correction.
     The function is the published one, evaluated cheaper (same parameters, same result up to
     float rounding): the first output layer is applied to the concatenation block by block; for
     the one-hot table and join sets its block is folded into per-entry projections, which
@@ -106,16 +108,24 @@ class MscnNet(nn.Module):
     times faster and a forward pass for one query's sub-plans a fraction of a millisecond.
     """
 
-    def __init__(self, table_dim: int, join_dim: int, predicate_dim: int, hidden_size: int = 256) -> None:
+    def __init__(self, table_dim: int, join_dim: int, predicate_dim: int, hidden_size: int = 256,
+                 pg_estimate: bool = False) -> None:
         super().__init__()
         self.hidden_size = hidden_size
+        self.pg_estimate = pg_estimate
         self.tables = _OneHotSetModule(table_dim, hidden_size)
         self.joins = _OneHotSetModule(join_dim, hidden_size)
         self.predicates = _SetModule(predicate_dim, hidden_size)
         self.output = nn.Sequential(
             nn.Linear(3 * hidden_size, hidden_size), nn.ReLU(),
-            nn.Linear(hidden_size, 1), nn.Sigmoid(),
+            nn.Linear(hidden_size, 1), *(() if pg_estimate else (nn.Sigmoid(),)),
         )
+        if pg_estimate:
+            # The hybrid: PostgreSQL's normalised log-estimate is one more input of the merge layer,
+            # and the output is a correction added to it, zero at the start of training.
+            self.estimate_input = nn.Linear(1, hidden_size, bias=False)
+            nn.init.zeros_(self.output[2].weight)
+            nn.init.zeros_(self.output[2].bias)
         self._cached_projections: tuple[torch.Tensor, torch.Tensor] | None = None
         self._cached_numpy: NumpyMscn | None = None
         self._cached_for: tuple[tuple[int, int], ...] = ()
@@ -125,16 +135,18 @@ class MscnNet(nn.Module):
         tables: torch.Tensor, table_mask: torch.Tensor,
         joins: torch.Tensor, join_mask: torch.Tensor,
         predicate_vectors: torch.Tensor, predicate_ids: torch.Tensor, predicate_mask: torch.Tensor,
+        estimates: torch.Tensor,
     ) -> torch.Tensor:
-        """Normalised estimates (B,) for the arrays of a `SubplanBatch`, in `arrays()` order."""
+        """Normalised estimates (B,) for the arrays of a `SubplanBatch` (`arrays()` order), given
+        PostgreSQL's normalised log-estimates (B,) (used by the hybrid only)."""
         predicate_sets = IndexedSet.from_batch(predicate_vectors, predicate_ids, predicate_mask)
-        return self.estimate(tables, table_mask, joins, join_mask, predicate_sets)
+        return self.estimate(tables, table_mask, joins, join_mask, predicate_sets, estimates)
 
     def estimate(
         self,
         tables: torch.Tensor, table_mask: torch.Tensor,
         joins: torch.Tensor, join_mask: torch.Tensor,
-        predicate_sets: IndexedSet,
+        predicate_sets: IndexedSet, estimates: torch.Tensor,
     ) -> torch.Tensor:
         """`forward` with the predicate sets already indexed (training builds them per mini-batch)."""
         merge = self.output[0]
@@ -145,7 +157,10 @@ class MscnNet(nn.Module):
             + _OneHotSetModule.entry_shares(joins, join_mask) @ join_projections
             + nn.functional.linear(self.predicates(predicate_sets), predicate_weight, merge.bias)
         )
-        return self.output[1:](merged).squeeze(1)
+        if not self.pg_estimate:
+            return self.output[1:](merged).squeeze(1)
+        merged = merged + self.estimate_input(estimates.unsqueeze(1))
+        return estimates + self.output[1:](merged).squeeze(1)
 
     def _entry_projections(self) -> tuple[torch.Tensor, torch.Tensor]:
         if torch.is_grad_enabled():
@@ -185,6 +200,7 @@ class NumpyMscn(NamedTuple):
     merge_bias: np.ndarray
     output_weight: np.ndarray  # (H, 1), transposed
     output_bias: np.ndarray
+    estimate_weight: np.ndarray | None  # (H,): the hybrid's estimate column of the merge layer; None if not
 
     @classmethod
     def of(cls, net: MscnNet, projections: tuple[torch.Tensor, torch.Tensor]) -> NumpyMscn:
@@ -196,11 +212,13 @@ class NumpyMscn(NamedTuple):
         return cls(array(projections[0]), array(projections[1]),
                    tuple((array(layer.weight.T), array(layer.bias)) for layer in linears),
                    array(merge.weight[:, 2 * net.hidden_size:].T), array(merge.bias),
-                   array(output.weight.T), array(output.bias))
+                   array(output.weight.T), array(output.bias),
+                   array(net.estimate_input.weight[:, 0]) if net.pg_estimate else None)
 
     def __call__(self, tables: np.ndarray, table_mask: np.ndarray, joins: np.ndarray, join_mask: np.ndarray,
-                 predicate_vectors: np.ndarray, predicate_ids: np.ndarray, predicate_mask: np.ndarray) -> np.ndarray:
-        """Normalised estimates (B,) for the arrays of a `SubplanBatch`, in `arrays()` order."""
+                 predicate_vectors: np.ndarray, predicate_ids: np.ndarray, predicate_mask: np.ndarray,
+                 estimates: np.ndarray) -> np.ndarray:
+        """Normalised estimates (B,), as `MscnNet.forward`."""
         hidden = predicate_vectors
         for weight, bias in self.predicate_layers:
             hidden = np.maximum(hidden @ weight + bias, 0.0)
@@ -209,8 +227,11 @@ class NumpyMscn(NamedTuple):
         merged = (_entry_shares(tables, table_mask) @ self.table_projections
                   + _entry_shares(joins, join_mask) @ self.join_projections
                   + pooled @ self.predicate_weight + self.merge_bias)
-        logits = np.maximum(merged, 0.0) @ self.output_weight + self.output_bias
-        return 1.0 / (1.0 + np.exp(-logits[:, 0]))
+        if self.estimate_weight is None:
+            logits = np.maximum(merged, 0.0) @ self.output_weight + self.output_bias
+            return 1.0 / (1.0 + np.exp(-logits[:, 0]))
+        merged = merged + estimates[:, None] * self.estimate_weight
+        return estimates + (np.maximum(merged, 0.0) @ self.output_weight + self.output_bias)[:, 0]
 
 
 def _entry_shares(elements: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -306,13 +327,14 @@ class MscnModel:
             column_ranges = ColumnRanges.from_dict(description["column_ranges"])
             hyperparameters = dict(description["hyperparameters"])
             hidden_size = int(hyperparameters["hidden_size"])
+            pg_estimate = bool(hyperparameters.get("pg_estimate", False))
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise fail(f"{MODEL_FILE} is not a valid model description ({type(error).__name__}: {error})") from error
         try:
             state = torch.load(folder / WEIGHTS_FILE, map_location="cpu", weights_only=True)
         except Exception as error:  # torch raises many types for a damaged file
             raise fail(f"unreadable weights {WEIGHTS_FILE} ({type(error).__name__}: {error})") from error
-        net = MscnNet(vocabulary.table_dim, vocabulary.join_dim, vocabulary.predicate_dim, hidden_size)
+        net = MscnNet(vocabulary.table_dim, vocabulary.join_dim, vocabulary.predicate_dim, hidden_size, pg_estimate)
         try:
             net.load_state_dict(state)
         except (RuntimeError, TypeError, AttributeError) as error:
@@ -322,12 +344,29 @@ class MscnModel:
         return cls(net, vocabulary, label_normaliser, column_ranges, hyperparameters)
 
 
-def qerror_loss(predicted: torch.Tensor, target: torch.Tensor, span: float) -> torch.Tensor:
+def qerror_loss(predicted: torch.Tensor, target: torch.Tensor, span: float,
+                lower_bound: torch.Tensor | None = None) -> torch.Tensor:
     """Mean q-error of unnormalised cardinalities, computed in log space to stay finite.
 
-    max(p/t, t/p) = exp(|log p - log t|) = exp(|predicted - target| * span).
+    max(p/t, t/p) = exp(|log p - log t|) = exp(|predicted - target| * span). Where `lower_bound`
+    is set the target is only a lower bound: predicting above it costs nothing.
     """
-    return torch.exp((predicted - target).abs() * span).mean()
+    return torch.exp(_log_error(predicted, target, span, lower_bound)).mean()
+
+
+def log_qerror_loss(predicted: torch.Tensor, target: torch.Tensor, span: float,
+                    lower_bound: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean log q-error, |log p - log t|: the hybrid's loss. Its start is PostgreSQL's estimate, off by
+    up to millions on some sub-plans, and the q-error itself would let those few drown the rest."""
+    return _log_error(predicted, target, span, lower_bound).mean()
+
+
+def _log_error(predicted: torch.Tensor, target: torch.Tensor, span: float,
+               lower_bound: torch.Tensor | None) -> torch.Tensor:
+    difference = predicted - target
+    if lower_bound is not None:
+        difference = torch.where(lower_bound, difference.clamp(max=0.0), difference)
+    return difference.abs() * span
 
 
 class _TrainingData:
@@ -337,11 +376,12 @@ class _TrainingData:
     typically only a third of a mini-batch's predicate elements are distinct.
     """
 
-    def __init__(self, batch: SubplanBatch) -> None:
+    def __init__(self, batch: SubplanBatch, normaliser: LabelNormaliser) -> None:
         (self.tables, self.table_mask, self.joins, self.join_mask,
          self.predicate_vectors, self.predicate_ids, self.predicate_mask) = map(torch.from_numpy, batch.arrays())
+        self.estimates = torch.from_numpy(normalised_estimates(batch, normaliser))
 
-    def rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, IndexedSet]:
+    def rows(self, rows: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Arguments of `MscnNet.estimate` for the sub-plans `rows`."""
         mask = self.predicate_mask[rows]
         set_of_element, slots = mask.nonzero(as_tuple=True)
@@ -350,7 +390,13 @@ class _TrainingData:
         predicate_sets = IndexedSet(
             self.predicate_vectors[distinct], vector_of_element, set_of_element, mask.sum(dim=1, keepdim=True)
         )
-        return self.tables[rows], self.table_mask[rows], self.joins[rows], self.join_mask[rows], predicate_sets
+        return (self.tables[rows], self.table_mask[rows], self.joins[rows], self.join_mask[rows], predicate_sets,
+                self.estimates[rows])
+
+
+def normalised_estimates(batch: SubplanBatch, normaliser: LabelNormaliser) -> np.ndarray:
+    """PostgreSQL's estimates of `batch` on the labels' normalised log scale, as the network takes them."""
+    return normaliser.normalise(batch.estimates).astype(np.float32)
 
 
 def train_mscn(
@@ -364,6 +410,8 @@ def train_mscn(
     lr: float = 1e-3,
     seed: int = 0,
     hidden_size: int = 256,
+    pg_estimate: bool = False,
+    lower_bounds: ArrayLike | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
 ) -> tuple[MscnModel, list[float]]:
     """Train MSCN with Adam on the mean q-error; returns the model and the per-epoch mean loss.
@@ -371,7 +419,10 @@ def train_mscn(
     `batch` holds all training sub-plans (see `SubplanBatch.concat`) and `cardinalities` their
     true row counts. `column_ranges` are the ranges the batch was featurized with; they are
     stored with the model so inference normalises identically. Same seed and data give
-    identical weights on CPU. `on_epoch(epoch, loss)` is called after every epoch, from 0.
+    identical weights on CPU. `pg_estimate` trains the hybrid (PostgreSQL's estimate in, a
+    correction of it out). `lower_bounds` (bool per sub-plan) marks cardinalities that are only
+    lower bounds: underestimating them is penalised, overestimating them is not.
+    `on_epoch(epoch, loss)` is called after every epoch, from 0.
     Runs on torch's current thread setting: when other busy processes share the CPU, one
     thread is far faster than several (OpenMP threads then wait on each other).
     """
@@ -382,12 +433,16 @@ def train_mscn(
         raise ValueError(f"epochs must be >= 0 and batch_size >= 1, got {epochs} and {batch_size}")
     _check_dimensions(batch, vocab)
     normaliser = LabelNormaliser.fit(labels)
-    data = _TrainingData(batch)
+    data = _TrainingData(batch, normaliser)
     targets = torch.from_numpy(normaliser.normalise(labels).astype(np.float32))
+    bounds = None if lower_bounds is None else torch.from_numpy(np.asarray(lower_bounds, dtype=bool))
+    if bounds is not None and bounds.shape != targets.shape:
+        raise ValueError(f"need one lower-bound flag per sub-plan: {len(batch)} sub-plans, {tuple(bounds.shape)} flags")
     history: list[float] = []
+    loss_function = log_qerror_loss if pg_estimate else qerror_loss
     with torch.random.fork_rng(devices=[]):  # seed without disturbing the caller's RNG
         torch.manual_seed(seed)
-        net = MscnNet(vocab.table_dim, vocab.join_dim, vocab.predicate_dim, hidden_size)
+        net = MscnNet(vocab.table_dim, vocab.join_dim, vocab.predicate_dim, hidden_size, pg_estimate)
         optimiser = torch.optim.Adam(net.parameters(), lr=lr, fused=True)
         shuffle = torch.Generator().manual_seed(seed)
         net.train()
@@ -396,7 +451,8 @@ def train_mscn(
             total = 0.0
             for start in range(0, len(batch), batch_size):
                 rows = order[start:start + batch_size]
-                loss = qerror_loss(net.estimate(*data.rows(rows)), targets[rows], normaliser.span)
+                loss = loss_function(net.estimate(*data.rows(rows)), targets[rows], normaliser.span,
+                                     None if bounds is None else bounds[rows])
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
@@ -407,7 +463,7 @@ def train_mscn(
     net.eval()
     hyperparameters = {
         "hidden_size": hidden_size, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-        "training_subplans": len(batch),
+        "training_subplans": len(batch), "pg_estimate": pg_estimate,
     }
     ranges = column_ranges if column_ranges is not None else ColumnRanges()
     model = MscnModel(net, vocab, normaliser, ranges, hyperparameters)
@@ -419,7 +475,8 @@ def predict(model: MscnModel, batch: SubplanBatch) -> np.ndarray:
     if len(batch) == 0:
         return np.empty(0, dtype=np.float64)
     _check_dimensions(batch, model.vocabulary)
-    return model.label_normaliser.denormalise(model.net.numpy_inference()(*batch.arrays()))
+    normaliser = model.label_normaliser
+    return normaliser.denormalise(model.net.numpy_inference()(*batch.arrays(), normalised_estimates(batch, normaliser)))
 
 
 def _check_dimensions(batch: SubplanBatch, vocab: FeatureVocabulary) -> None:

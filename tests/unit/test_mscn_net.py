@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import itertools
 import json
 from pathlib import Path
@@ -22,8 +24,11 @@ from algorithm_examples.Mscn.mscn_net import (
     LabelNormaliser,
     MscnModel,
     _TrainingData,
+    log_qerror_loss,
+    normalised_estimates,
     predict,
     qerror,
+    qerror_loss,
     qerror_summary,
     train_mscn,
 )
@@ -127,7 +132,7 @@ def test_predictions_are_cardinalities_of_the_batch(training_data) -> None:
     assert predictions.shape == (len(batch),)
     assert np.all(predictions >= 1.0) and np.all(predictions <= cards.max() * (1 + 1e-6))
     empty = SubplanBatch((), *(array[:0] for array in batch.arrays()[:4]), batch.predicate_vectors,
-                         *(array[:0] for array in batch.arrays()[5:]))
+                         *(array[:0] for array in batch.arrays()[5:]), batch.estimates[:0])
     assert predict(model, empty).shape == (0,)
 
 
@@ -151,19 +156,40 @@ def test_fast_and_numpy_evaluation_equal_the_published_computation(training_data
     batch, cards, vocab, _ = training_data
     model, _ = train_mscn(batch, cards, vocab, epochs=2, seed=0, **SMALL)
     assert (batch.join_mask.sum(axis=1) == 1).any() and (batch.predicate_mask.sum(axis=1) > 3).any()
+    estimates = normalised_estimates(batch, model.label_normaliser)
     with torch.no_grad():
         expected = published_forward(model.net, batch)
-        torch.testing.assert_close(model.net(*map(torch.from_numpy, batch.arrays())), expected)
-        training_view = _TrainingData(batch).rows(torch.arange(len(batch)))
+        torch.testing.assert_close(model.net(*map(torch.from_numpy, (*batch.arrays(), estimates))), expected)
+        training_view = _TrainingData(batch, model.label_normaliser).rows(torch.arange(len(batch)))
         torch.testing.assert_close(model.net.estimate(*training_view), expected)
-    np.testing.assert_allclose(model.net.numpy_inference()(*batch.arrays()), expected.numpy(), rtol=1e-5, atol=1e-6)
-    assert len(training_view[-1].vectors) < len(training_view[-1].vector_of_element) / 3
+    np.testing.assert_allclose(model.net.numpy_inference()(*batch.arrays(), estimates), expected.numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert len(training_view[4].vectors) < len(training_view[4].vector_of_element) / 3
     with torch.no_grad():  # the cached table/join projections must follow changed weights
         model.net.joins.mlp[0].weight.mul_(-1.5)
         model.net.output[0].weight[:, :32].add_(0.1)
         changed = published_forward(model.net, batch)
-        torch.testing.assert_close(model.net(*map(torch.from_numpy, batch.arrays())), changed)
-    np.testing.assert_allclose(model.net.numpy_inference()(*batch.arrays()), changed.numpy(), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(model.net(*map(torch.from_numpy, (*batch.arrays(), estimates))), changed)
+    np.testing.assert_allclose(model.net.numpy_inference()(*batch.arrays(), estimates), changed.numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def with_estimates(batch: SubplanBatch, estimates: np.ndarray) -> SubplanBatch:
+    return dataclasses.replace(batch, estimates=np.asarray(estimates, dtype=np.float64))
+
+
+def test_the_hybrid_starts_at_postgres_estimates_and_learns_a_correction(training_data) -> None:
+    batch, cards, vocab, _ = training_data
+    biased = with_estimates(batch, cards * np.where(batch.table_mask.sum(axis=1) > 1, 20.0, 1.0))  # joins 20x off
+    untrained, _ = train_mscn(biased, cards, vocab, epochs=0, seed=0, pg_estimate=True, **SMALL)
+    np.testing.assert_allclose(predict(untrained, biased), np.maximum(biased.estimates, 1.0), rtol=1e-4)
+    model, _ = train_mscn(biased, cards, vocab, epochs=30, seed=0, pg_estimate=True, **SMALL)
+    assert qerror_summary(qerror(predict(model, biased), cards))["p90"] < 3.0, "the 20x join bias is learned"
+    estimates = normalised_estimates(biased, model.label_normaliser)
+    with torch.no_grad():
+        expected = model.net(*map(torch.from_numpy, (*biased.arrays(), estimates)))
+    np.testing.assert_allclose(model.net.numpy_inference()(*biased.arrays(), estimates), expected.numpy(),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_save_and_load_round_trip(training_data, tmp_path: Path) -> None:
@@ -229,6 +255,15 @@ def test_label_normaliser_maps_log_range_to_unit_interval() -> None:
     constant = LabelNormaliser.fit([5, 5])
     np.testing.assert_allclose(constant.denormalise(constant.normalise([5])), [5])
     assert LabelNormaliser.from_dict(json.loads(json.dumps(normaliser.to_dict()))) == normaliser
+
+
+def test_a_lower_bound_costs_only_when_underestimated() -> None:
+    predicted, target = torch.tensor([0.2, 0.8, 0.2, 0.8]), torch.tensor([0.5, 0.5, 0.5, 0.5])
+    bound = torch.tensor([False, False, True, True])
+    for loss in (qerror_loss, log_qerror_loss):
+        per_sample = [loss(predicted[i:i + 1], target[i:i + 1], 10.0, bound[i:i + 1]).item() for i in range(4)]
+        assert per_sample[0] == per_sample[1] == per_sample[2] > per_sample[3]
+        assert per_sample[3] == (1.0 if loss is qerror_loss else 0.0)
 
 
 def test_qerror_and_summary_on_a_hand_checked_example() -> None:
