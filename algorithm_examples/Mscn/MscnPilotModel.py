@@ -41,9 +41,10 @@ class MscnPilotModel(PilotModel):
               on_epoch: Callable[[int, float], None] | None = None, provenance: dict[str, Any] | None = None) -> None:
         """Train on every sub-plan (base and join) of `queries`: (sql, key → true rows, key → PostgreSQL's rows).
 
-        A sub-plan without true rows (its count timed out: mostly the largest joins) is not dropped,
-        which would teach the model that joins are smaller than they are: PostgreSQL's estimate of
-        it is a lower bound the model is penalised for going below. Queries the featurizer cannot
+        For the hybrid, a sub-plan without true rows (its count timed out: mostly the largest joins)
+        is not dropped, which would teach the model that joins are smaller than they are:
+        PostgreSQL's estimate of it, which the hybrid sees, is a lower bound it is penalised for
+        going below. MSCN as published does not see that estimate and trains on counted ones only. Queries the featurizer cannot
         analyse, and sub-plans it cannot featurize, are left out and counted in the metadata beside
         ``provenance`` (what collecting the data took).
         """
@@ -58,7 +59,8 @@ class MscnPilotModel(PilotModel):
         ranges = ColumnRanges({column: (low, high) for column, (low, high) in column_ranges.items()})
         batches, labels, lower_bounds, skipped_subplans = [], [], [], 0
         for analysis, cards, pg_rows in analysed:
-            batch, unsupported = featurize_subplans(analysis, list(pg_rows), vocabulary, ranges, pg_rows)
+            keys = list(pg_rows) if self.pg_estimate else list(cards)
+            batch, unsupported = featurize_subplans(analysis, keys, vocabulary, ranges, pg_rows)
             skipped_subplans += len(unsupported)
             if len(batch):
                 batches.append(batch)
