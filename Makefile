@@ -3,7 +3,7 @@
 PYTHON ?= python3
 STAMP := .pilotscope/installed.stamp
 
-.PHONY: setup compose-validator test benchmark perf server-stop
+.PHONY: setup compose-validator test benchmark perf quality server-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e .
@@ -29,6 +29,11 @@ benchmark: setup
 
 perf: setup
 	$(PYTHON) -m pytest benchmarks -m perf -s
+
+# Quality on stats_approx (a data directory must hold it): about an hour on 2 cores with empty caches.
+quality: setup
+	$(PYTHON) -m pilotscope.cli db load stats_approx
+	PILOTSCOPE_QUALITY=1 $(PYTHON) -m pytest benchmarks/test_quality_stats_approx.py -s
 
 server-stop:
 	$(PYTHON) -m pilotscope.cli db stop
