@@ -88,13 +88,14 @@ def collect_true_cardinalities(config: PostgreSQLConfig, sqls: Sequence[str], in
                                cached_only: bool = False, count_timeout: float = COUNT_TIMEOUT,
                                count_workers: int = COUNT_WORKERS,
                                progress: Callable[[str], None] | None = progress_report,
-                               progress_every: int = 500) -> MscnTrainingData:
+                               progress_every: int | None = None) -> MscnTrainingData:
     """Pull and count every sub-plan of `sqls`, or read the result of an earlier identical run.
 
     `cached_only` refuses to collect (the caller disabled collection). Counts run on
     `count_workers` connections at once, each cut at `count_timeout` seconds (a timed-out
     sub-plan has no true rows: a shorter timeout trades the largest sub-plans for collection
-    time). `progress` receives a line every `progress_every` counts; None silences it.
+    time). `progress` receives a line every `progress_every` counts (default: every tenth of
+    them, at least 500 apart); None silences it.
     """
     timeout = float(min(count_timeout, config.sql_execution_timeout or count_timeout))
     return collection_cache.cached(
@@ -105,13 +106,14 @@ def collect_true_cardinalities(config: PostgreSQLConfig, sqls: Sequence[str], in
 
 
 def _collect(config: PostgreSQLConfig, sqls: Sequence[str], interactor: PilotDataInteractor, timeout: float,
-             workers: int, progress: Callable[[str], None] | None, progress_every: int) -> MscnTrainingData:
+             workers: int, progress: Callable[[str], None] | None, progress_every: int | None) -> MscnTrainingData:
     started = time.perf_counter()
     data = MscnTrainingData([], {}, len(sqls), [], 0, 0, 0.0)
     pulled = [(sql, _pull_subplans(interactor, sql, data)) for sql in sqls]
     to_count = list(dict.fromkeys(subplan.sql for _, subplans in pulled for subplan in subplans or ()
                                   if _countable(subplan)))
-    counter = _ParallelCounter(config, timeout, workers, to_count, data, started, progress, progress_every)
+    counter = _ParallelCounter(config, timeout, workers, to_count, data, started, progress,
+                               progress_every or max(500, len(to_count) // 10))
     data.column_ranges, counts = counter.run()
     for sql, subplans in pulled:
         if subplans is not None:
