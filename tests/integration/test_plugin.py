@@ -34,8 +34,9 @@ DATASET = "stats_tiny"
 class ExplainAnalyzeFirst:
     def steer(self, interactor, sql):
         with interactor.connection.cursor() as cur:
-            cur.execute("EXPLAIN ANALYZE " + sql)
-            cur.fetchall()
+            for _ in range(4):  # a slowdown well beyond this shared machine's run-to-run drift
+                cur.execute("EXPLAIN ANALYZE " + sql)
+                cur.fetchall()
         interactor.connection.rollback()
         return SteeringCost()
 
@@ -163,7 +164,7 @@ def test_failures_mark_the_run_failed_and_ctrl_c_killed_with_results_kept(bench,
 @pytest.mark.serial  # timings: run alone, not beside other xdist workers (see the Makefile's test target)
 def test_gate_passes_identical_runs_and_fails_a_real_slowdown(bench):
     module = BASELINE_MODULE.format(dataset="stats_tiny")
-    args = ("--rounds", "5", "--warmup-rounds", "2", "--gate", "test_total_time:10%")
+    args = ("--rounds", "5", "--warmup-rounds", "2", "--gate", "test_total_time:60%")
     first = bench(*args, test_baseline_stats_tiny=module)
     first.assert_outcomes(passed=84)
     first.stdout.fnmatch_lines(["*gate: pass (no reference to compare with*"])
@@ -181,7 +182,7 @@ def test_gate_against_a_results_file_without_mlflow(bench):
     module = BASELINE_MODULE.format(dataset="stats_tiny")
     bench("--no-mlflow", test_baseline_stats_tiny=module).assert_outcomes(passed=84)
     (reference,) = bench.results.glob("baseline_stats_tiny_*.json")
-    slow = bench("--no-mlflow", "--gate", "test_total_time:10%", "--gate-ref", str(reference),
+    slow = bench("--no-mlflow", "--gate", "test_total_time:60%", "--gate-ref", str(reference),
                  test_baseline_stats_tiny=SLOW_MODULE)
     assert slow.ret == pytest.ExitCode.TESTS_FAILED
     slow.stdout.fnmatch_lines([f"*gate test_total_time vs file {reference}: REGRESSION*"])
@@ -196,7 +197,7 @@ def test_xdist_keeps_modules_whole_checks_results_and_states_no_timings(bench, t
     assert "pytest-benchmark is disabled under xdist" in run.data.tags["timings"]
     result.stdout.fnmatch_lines(["baseline  stats_tiny   queries   84  failed 0  timed out 0  (no timings)*",
                                  "Ran under xdist (-n): pytest-benchmark takes no timings there*"])
-    refused = bench("-n", "2", "--gate", "test_total_time:10%",
+    refused = bench("-n", "2", "--gate", "test_total_time:60%",
                     test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
     refused.stderr.fnmatch_lines(["*--gate needs timings*"])
