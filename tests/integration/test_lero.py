@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from saved_model_checks import check_missing_unknown_and_corrupt_models_are_clear_errors, check_newest_model_is_loaded
 
 from algorithm_examples.Lero import LeroCollection
 from algorithm_examples.Lero.candidates import (CardVector, explain_card_vectors, generate_candidates, plan_card_vectors,
@@ -19,7 +19,7 @@ from algorithm_examples.Lero.plan_features import plan_root, with_original_rows
 from pilotscope import collection_cache
 from pilotscope.datasets import load_test_sql, load_training_sql
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
-from pilotscope.errors import ExtensionMissingError, ModelLoadError, PilotScopeError
+from pilotscope.errors import ExtensionMissingError, PilotScopeError
 from pilotscope.PilotModel import MODEL_DIR_ENV
 
 NUM_COLLECTION = 100  # the training workload starts with 47 two-table queries, which have one plan each
@@ -135,32 +135,12 @@ def test_a_model_saved_by_one_process_loads_in_another(lero, interactor, tmp_pat
 
 
 def test_without_training_the_newest_model_is_loaded(lero, stats_tiny_config):
-    scheduler, _, _ = lero
-    loaded, _ = get_lero_preset_scheduler(stats_tiny_config, enable_training=False)
-    try:
-        assert loaded.pilot_model.model_id == scheduler.pilot_model.model_id
-    finally:
-        loaded.close()
+    check_newest_model_is_loaded(lero[0], get_lero_preset_scheduler, stats_tiny_config)
 
 
 def test_missing_unknown_and_corrupt_models_are_clear_errors(lero, stats_tiny_config, monkeypatch, tmp_path):
-    scheduler, _, _ = lero
-    saved = scheduler.pilot_model
-    saved_dir, saved_metadata = saved.model_dir, saved.metadata_path
-    with pytest.raises(ModelLoadError, match="unknown_model.*enable_training=True"):
-        get_lero_preset_scheduler(stats_tiny_config, enable_training=False, model_id="unknown_model")
-
-    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path))
-    with pytest.raises(ModelLoadError, match="No saved Lero model for dataset 'stats_tiny'.*enable_training=True"):
-        get_lero_preset_scheduler(stats_tiny_config, enable_training=False)
-
-    copy_root = LeroPilotModel.model_root()
-    shutil.copytree(saved_dir, copy_root / saved.model_id)
-    shutil.copy(saved_metadata, copy_root)
-    weights = copy_root / saved.model_id / "model.pt"
-    weights.write_bytes(weights.read_bytes()[:100])
-    with pytest.raises(ModelLoadError, match="model.pt is corrupt"):
-        get_lero_preset_scheduler(stats_tiny_config, enable_training=False)
+    check_missing_unknown_and_corrupt_models_are_clear_errors(lero[0], get_lero_preset_scheduler, stats_tiny_config, monkeypatch,
+                                                              tmp_path, "model.pt", "model.pt is corrupt")
 
 
 def test_training_on_queries_with_a_single_plan_each_is_a_clear_error(stats_tiny_config, monkeypatch, tmp_path):

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 
 import pytest
+from saved_model_checks import check_missing_unknown_and_corrupt_models_are_clear_errors, check_newest_model_is_loaded
 
 from algorithm_examples.Mscn import MscnCollection
 from algorithm_examples.Mscn.MscnCollection import collect_true_cardinalities
@@ -15,8 +15,7 @@ from algorithm_examples.Mscn.MscnPresetScheduler import evaluate_qerror, get_msc
 from pilotscope import collection_cache
 from pilotscope.datasets import load_test_sql, load_training_sql
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
-from pilotscope.errors import ModelLoadError, PilotScopeError
-from pilotscope.PilotModel import MODEL_DIR_ENV
+from pilotscope.errors import PilotScopeError
 
 NUM_COLLECTION = 100
 NUM_EPOCH = 5
@@ -95,33 +94,12 @@ def test_a_model_saved_by_one_process_loads_in_another(mscn):
 
 
 def test_without_training_the_newest_model_is_loaded(mscn, stats_tiny_config):
-    scheduler, _, _ = mscn
-    loaded, _ = get_mscn_preset_scheduler(stats_tiny_config, enable_training=False, use_mlflow=False)
-    try:
-        assert loaded.pilot_model.model_id == scheduler.pilot_model.model_id
-    finally:
-        loaded.close()
+    check_newest_model_is_loaded(mscn[0], get_mscn_preset_scheduler, stats_tiny_config)
 
 
 def test_missing_unknown_and_corrupt_models_are_clear_errors(mscn, stats_tiny_config, monkeypatch, tmp_path):
-    scheduler, _, _ = mscn
-    saved = scheduler.pilot_model
-    saved_dir, saved_metadata = saved.model_dir, saved.metadata_path
-    with pytest.raises(ModelLoadError, match="unknown_model.*enable_training=True"):
-        get_mscn_preset_scheduler(stats_tiny_config, enable_training=False, model_id="unknown_model",
-                                  use_mlflow=False)
-
-    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path))
-    with pytest.raises(ModelLoadError, match="No saved Mscn model for dataset 'stats_tiny'.*enable_training=True"):
-        get_mscn_preset_scheduler(stats_tiny_config, enable_training=False, use_mlflow=False)
-
-    copy_root = MscnPilotModel.model_root()
-    shutil.copytree(saved_dir, copy_root / saved.model_id)
-    shutil.copy(saved_metadata, copy_root)
-    weights = copy_root / saved.model_id / "weights.pt"
-    weights.write_bytes(weights.read_bytes()[:100])
-    with pytest.raises(ModelLoadError, match="unreadable weights weights.pt.*Retrain"):
-        get_mscn_preset_scheduler(stats_tiny_config, enable_training=False, use_mlflow=False)
+    check_missing_unknown_and_corrupt_models_are_clear_errors(mscn[0], get_mscn_preset_scheduler, stats_tiny_config, monkeypatch,
+                                                              tmp_path, "weights.pt", "unreadable weights weights.pt.*Retrain")
 
 
 def test_unanalysable_queries_and_unseen_tables_fall_back_to_postgres_per_subplan(mscn, interactor):
