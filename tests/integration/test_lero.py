@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-from saved_model_checks import check_missing_unknown_and_corrupt_models_are_clear_errors, check_newest_model_is_loaded
+from learned_algorithm_checks import (check_missing_unknown_and_corrupt_models_are_clear_errors, check_newest_model_is_loaded,
+                                      check_second_collection_is_read_from_the_cache)
 
 from algorithm_examples.Lero import LeroCollection
 from algorithm_examples.Lero.candidates import (CardVector, explain_card_vectors, generate_candidates, plan_card_vectors,
@@ -17,7 +18,7 @@ from algorithm_examples.Lero.LeroPilotModel import LeroPilotModel
 from algorithm_examples.Lero.LeroPresetScheduler import get_lero_preset_scheduler
 from algorithm_examples.Lero.plan_features import plan_root, with_original_rows
 from pilotscope import collection_cache
-from pilotscope.datasets import load_test_sql, load_training_sql
+from pilotscope.datasets import load_test_sql
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.errors import ExtensionMissingError, PilotScopeError
 from pilotscope.PilotModel import MODEL_DIR_ENV
@@ -153,20 +154,9 @@ def test_training_on_queries_with_a_single_plan_each_is_a_clear_error(stats_tiny
 
 def test_the_collection_cache_makes_a_second_collection_skip_the_work(stats_tiny_config, interactor, monkeypatch,
                                                                     tmp_path):
-    monkeypatch.setattr(collection_cache, "state_dir", lambda: tmp_path)
-    executions = []
-    original_execute = PilotDataInteractor.execute
-    monkeypatch.setattr(PilotDataInteractor, "execute",
-                        lambda self, sql, timeout=None: executions.append(sql) or original_execute(self, sql, timeout))
-    sqls = load_training_sql("stats_tiny")[60:75]
-    first = collect_training_data(stats_tiny_config, sqls, interactor, progress=None)
-    assert executions and not first.from_cache and first.queries
-    executions.clear()
-    second = collect_training_data(stats_tiny_config, sqls, interactor, progress=None)
-    assert executions == [] and second.from_cache
-    assert second.to_json() == json.loads(json.dumps(first.to_json()))
-    with pytest.raises(PilotScopeError, match="enable collection"):
-        collect_training_data(stats_tiny_config, sqls[:3], interactor, cached_only=True)
+    first, _ = check_second_collection_is_read_from_the_cache(collect_training_data, stats_tiny_config, interactor,
+                                                              monkeypatch, tmp_path)
+    assert first.queries
 
 
 def test_collection_times_every_distinct_candidate(stats_tiny_config, interactor, monkeypatch, tmp_path):

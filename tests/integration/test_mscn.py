@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 import pytest
-from saved_model_checks import check_missing_unknown_and_corrupt_models_are_clear_errors, check_newest_model_is_loaded
+from learned_algorithm_checks import (check_missing_unknown_and_corrupt_models_are_clear_errors, check_newest_model_is_loaded,
+                                      check_second_collection_is_read_from_the_cache)
 
 from algorithm_examples.Mscn import MscnCollection
 from algorithm_examples.Mscn.MscnCollection import collect_true_cardinalities
@@ -15,7 +16,6 @@ from algorithm_examples.Mscn.MscnPresetScheduler import evaluate_qerror, get_msc
 from pilotscope import collection_cache
 from pilotscope.datasets import load_test_sql, load_training_sql
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
-from pilotscope.errors import PilotScopeError
 
 NUM_COLLECTION = 100
 NUM_EPOCH = 5
@@ -120,22 +120,11 @@ def test_unanalysable_queries_and_unseen_tables_fall_back_to_postgres_per_subpla
 
 def test_the_collection_cache_makes_a_second_collection_skip_the_work(stats_tiny_config, interactor, monkeypatch,
                                                                     tmp_path):
-    monkeypatch.setattr(collection_cache, "state_dir", lambda: tmp_path)
-    executions = []
-    original_execute = PilotDataInteractor.execute
-    monkeypatch.setattr(PilotDataInteractor, "execute",
-                        lambda self, sql, timeout=None: executions.append(sql) or original_execute(self, sql, timeout))
-    sqls = load_training_sql("stats_tiny")[60:75]
-    first = collect_true_cardinalities(stats_tiny_config, sqls, interactor, progress=None)
-    assert executions == sqls and not first.from_cache
+    first, executed = check_second_collection_is_read_from_the_cache(collect_true_cardinalities, stats_tiny_config,
+                                                                     interactor, monkeypatch, tmp_path)
+    assert executed == [query.sql for query in first.queries], "one sub-plan pull per query, counts elsewhere"
     assert all(s.true_rows is not None for q in first.queries for s in q.subplans)
     assert first.column_ranges["posts.score"][0] < first.column_ranges["posts.score"][1]
-    executions.clear()
-    second = collect_true_cardinalities(stats_tiny_config, sqls, interactor, progress=None)
-    assert executions == [] and second.from_cache
-    assert second.to_json() == json.loads(json.dumps(first.to_json()))
-    with pytest.raises(PilotScopeError, match="enable collection"):
-        collect_true_cardinalities(stats_tiny_config, sqls[:3], interactor, cached_only=True)
 
 
 def test_an_interrupted_collection_resumes_where_it_stopped(stats_tiny_config, interactor, monkeypatch, tmp_path):

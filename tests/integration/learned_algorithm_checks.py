@@ -1,12 +1,16 @@
-"""Checks every learned algorithm's saved models must pass, called from its own test module."""
+"""Checks every learned algorithm must pass (saved models, the collection cache), called from its own test module."""
 from __future__ import annotations
 
+import json
 import shutil
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
-from pilotscope.errors import ModelLoadError
+from pilotscope import collection_cache
+from pilotscope.datasets import load_training_sql
+from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
+from pilotscope.errors import ModelLoadError, PilotScopeError
 from pilotscope.PilotModel import MODEL_DIR_ENV, PilotModel
 from pilotscope.PilotScheduler import PilotScheduler
 
@@ -40,3 +44,27 @@ def check_missing_unknown_and_corrupt_models_are_clear_errors(scheduler: PilotSc
     weights.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(ModelLoadError, match=corrupt_message):
         get_preset(config, enable_training=False, use_mlflow=False)
+
+
+def check_second_collection_is_read_from_the_cache(collect: Callable, config, interactor,
+                                                   monkeypatch: pytest.MonkeyPatch, tmp_path) -> tuple[Any, list[str]]:
+    """Collect 15 training queries twice: the second run executes nothing and returns equal data.
+
+    Returns the first collection and what it executed, for the algorithm's own checks.
+    """
+    monkeypatch.setattr(collection_cache, "state_dir", lambda: tmp_path)
+    executions: list[str] = []
+    original_execute = PilotDataInteractor.execute
+    monkeypatch.setattr(PilotDataInteractor, "execute",
+                        lambda self, sql, timeout=None: executions.append(sql) or original_execute(self, sql, timeout))
+    sqls = load_training_sql(config.db)[60:75]
+    first = collect(config, sqls, interactor, progress=None)
+    executed = list(executions)
+    assert executed and not first.from_cache
+    executions.clear()
+    second = collect(config, sqls, interactor, progress=None)
+    assert executions == [] and second.from_cache
+    assert second.to_json() == json.loads(json.dumps(first.to_json()))
+    with pytest.raises(PilotScopeError, match="enable collection"):
+        collect(config, sqls[:3], interactor, cached_only=True)
+    return first, executed
