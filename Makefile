@@ -30,7 +30,8 @@ benchmark: setup
 perf: setup
 	$(PYTHON) -m pytest benchmarks -m perf -s
 
-# Quality on stats_approx (a data directory must hold it): about an hour on 2 cores with empty caches.
+# Quality on stats_approx (a data directory must hold it): about 40 minutes on 2 cores with empty
+# caches (counting sub-plans is most of it), about 5 once the collections are cached.
 quality: setup
 	$(PYTHON) -m pilotscope.cli db load stats_approx
 	PILOTSCOPE_QUALITY=1 $(PYTHON) -m pytest benchmarks/test_quality_stats_approx.py -s
