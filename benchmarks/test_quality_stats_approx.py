@@ -110,10 +110,11 @@ def report_qerror(benchmark, name: str, metrics: dict[str, float], meta: dict) -
               + ", ".join(f"{stat} {metrics[f'qerror_{side}_{stat}']:.2f}" for stat in QERROR_STATS))
     print(f"  ({metrics['qerror_num_uncounted']} fast sub-plans not counted within {EVAL_COUNT_TIMEOUT:g} s, "
           f"{metrics['qerror_num_fallbacks']} fell back to PostgreSQL's estimate)")
-    targets = {"median": 1.0, "p90": 3.0, "p95": 3.0}
-    print("  targets: " + ", ".join(
-        f"{stat} ≤ PostgreSQL/{factor:g}: {'met' if metrics[f'qerror_mscn_{stat}'] * factor <= metrics[f'qerror_pg_{stat}'] else 'missed'}"
-        for stat, factor in targets.items()))
+    targets = {"median": 1.0, "p90": 3.0, "p95": 3.0}  # MSCN at most PostgreSQL's q-error divided by this
+    met = {stat: metrics[f"qerror_mscn_{stat}"] * factor <= metrics[f"qerror_pg_{stat}"]
+           for stat, factor in targets.items()}
+    print("  targets: " + ", ".join(f"{stat} ≤ PostgreSQL/{factor:g}: {'met' if met[stat] else 'missed'}"
+                                    for stat, factor in targets.items()))
 
 
 def test_mscn_qerror(benchmark, config, fast_sqls, mscn):

@@ -9,7 +9,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import IO, Any, Callable, Sequence, TypeVar
 
 from pilotscope.paths import state_dir
 
@@ -83,6 +83,7 @@ class Journal:
         fingerprint = loaded_fingerprint(config)
         self.path = _path(algorithm, "journal-" + cache_key(algorithm, fingerprint, [], **settings)).with_suffix(
             ".jsonl") if fingerprint else None
+        self._file: IO[str] | None = None
 
     def load(self) -> dict[str, Any]:
         """Every entry recorded so far (a torn last line from an interruption is ignored)."""
@@ -98,8 +99,15 @@ class Journal:
         return entries
 
     def append(self, key: str, value: Any) -> None:
+        """Record one entry; the line is on disk when this returns (the file stays open until `close`)."""
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as journal:
-            journal.write(json.dumps([key, value]) + "\n")
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", buffering=1)  # line-buffered: one write per entry
+        self._file.write(json.dumps([key, value]) + "\n")
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None

@@ -175,6 +175,7 @@ class _ParallelCounter:
         finally:
             for conn in conns:
                 conn.close()
+            self.journal.close()
         if self.errors:
             raise self.errors[0]
         return ranges, self.counts

@@ -44,9 +44,9 @@ class MscnPilotModel(PilotModel):
         For the hybrid, a sub-plan without true rows (its count timed out: mostly the largest joins)
         is not dropped, which would teach the model that joins are smaller than they are:
         PostgreSQL's estimate of it, which the hybrid sees, is a lower bound it is penalised for
-        going below. MSCN as published does not see that estimate and trains on counted ones only. Queries the featurizer cannot
-        analyse, and sub-plans it cannot featurize, are left out and counted in the metadata beside
-        ``provenance`` (what collecting the data took).
+        going below. MSCN as published does not see that estimate and trains on counted ones only.
+        Queries the featurizer cannot analyse, and sub-plans it cannot featurize, are left out and
+        counted in the metadata beside ``provenance`` (what collecting the data took).
         """
         started = time.perf_counter()
         analysed = []

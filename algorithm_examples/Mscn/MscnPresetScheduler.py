@@ -27,9 +27,9 @@ def get_mscn_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool 
 
     With `enable_training`, the sub-plans of the first `num_collection` training queries (-1 = all)
     are counted, each cut at `count_timeout` seconds (or read from the collection cache;
-    `enable_collection=False` allows only the cache), a model is trained on those of the first `num_training` queries for `num_epoch` epochs
-    and saved. Otherwise `model_id`, or the newest saved MSCN model for `config.db`, is loaded; no
-    model is a `ModelLoadError`. With `use_mlflow` (or a `tracker` whose run is open) the run is
+    `enable_collection=False` allows only the cache), a model is trained on those of the first
+    `num_training` queries for `num_epoch` epochs and saved. Otherwise `model_id`, or the newest
+    saved MSCN model for `config.db`, is loaded; no model is a `ModelLoadError`. With `use_mlflow` (or a `tracker` whose run is open) the run is
     tracked in experiment `mscn_<db>`, collection stats among the model's metrics; with training
     and collection both off, the best tracked model is used.
     """
