@@ -1,9 +1,10 @@
-"""Checks every learned algorithm must pass (saved models, the collection cache), called from its own test module."""
+"""What every learned algorithm's tests share (a trained model, checks of saved models and of the
+collection cache), called from its own test module."""
 from __future__ import annotations
 
 import json
 import shutil
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -13,6 +14,16 @@ from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.errors import ModelLoadError, PilotScopeError
 from pilotscope.PilotModel import MODEL_DIR_ENV, PilotModel
 from pilotscope.PilotScheduler import PilotScheduler
+
+
+def trained_through_preset(get_preset: Callable, config, num_collection: int,
+                           num_epoch: int) -> Iterator[tuple[PilotScheduler, Any, list[tuple[int, float]]]]:
+    """A module fixture's body: a small model trained through the preset, closed afterwards."""
+    losses: list[tuple[int, float]] = []
+    scheduler, tracker = get_preset(config, num_collection=num_collection, num_epoch=num_epoch, use_mlflow=False,
+                                    on_epoch=lambda epoch, loss: losses.append((epoch, loss)))
+    yield scheduler, tracker, losses
+    scheduler.close()
 
 
 def check_newest_model_is_loaded(scheduler: PilotScheduler, get_preset: Callable, config) -> None:

@@ -7,8 +7,9 @@ import sys
 
 import numpy as np
 import pytest
-from learned_algorithm_checks import (check_missing_unknown_and_corrupt_models_are_clear_errors, check_newest_model_is_loaded,
-                                      check_second_collection_is_read_from_the_cache)
+from learned_algorithm_checks import (check_missing_unknown_and_corrupt_models_are_clear_errors,
+                                      check_newest_model_is_loaded, check_second_collection_is_read_from_the_cache,
+                                      trained_through_preset)
 
 from algorithm_examples.Lero import LeroCollection
 from algorithm_examples.Lero.candidates import (CardVector, explain_card_vectors, generate_candidates, plan_card_vectors,
@@ -32,13 +33,8 @@ FIVE_TABLE_SQL = ("select count(*) from comments as c, posts as p, postlinks as 
 
 @pytest.fixture(scope="module")
 def lero(stats_tiny_config, small_training_state):
-    """One small Lero model trained through the preset."""
-    losses = []
-    scheduler, tracker = get_lero_preset_scheduler(
-        stats_tiny_config, num_collection=NUM_COLLECTION, num_epoch=NUM_EPOCH, use_mlflow=False,
-        on_epoch=lambda epoch, loss: losses.append((epoch, loss)))
-    yield scheduler, tracker, losses
-    scheduler.close()
+    """One small Lero model trained through the preset: (scheduler, tracker, per-epoch losses)."""
+    yield from trained_through_preset(get_lero_preset_scheduler, stats_tiny_config, NUM_COLLECTION, NUM_EPOCH)
 
 
 def top_join(plan) -> dict:
@@ -140,8 +136,8 @@ def test_without_training_the_newest_model_is_loaded(lero, stats_tiny_config):
 
 
 def test_missing_unknown_and_corrupt_models_are_clear_errors(lero, stats_tiny_config, monkeypatch, tmp_path):
-    check_missing_unknown_and_corrupt_models_are_clear_errors(lero[0], get_lero_preset_scheduler, stats_tiny_config, monkeypatch,
-                                                              tmp_path, "model.pt", "model.pt is corrupt")
+    check_missing_unknown_and_corrupt_models_are_clear_errors(lero[0], get_lero_preset_scheduler, stats_tiny_config,
+                                                              monkeypatch, tmp_path, "model.pt", "model.pt is corrupt")
 
 
 def test_training_on_queries_with_a_single_plan_each_is_a_clear_error(stats_tiny_config, monkeypatch, tmp_path):

@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from learned_algorithm_checks import (check_missing_unknown_and_corrupt_models_are_clear_errors, check_newest_model_is_loaded,
-                                      check_second_collection_is_read_from_the_cache)
+from learned_algorithm_checks import (check_missing_unknown_and_corrupt_models_are_clear_errors,
+                                      check_newest_model_is_loaded, check_second_collection_is_read_from_the_cache,
+                                      trained_through_preset)
 
 from algorithm_examples.Mscn import MscnCollection
 from algorithm_examples.Mscn.MscnCollection import collect_true_cardinalities
@@ -29,13 +30,8 @@ UNANALYSABLE_SQL = "select count(*) from badges as b, users as u where b.userid 
 
 @pytest.fixture(scope="module")
 def mscn(stats_tiny_config, small_training_state):
-    """One small MSCN model trained through the preset."""
-    losses = []
-    scheduler, tracker = get_mscn_preset_scheduler(
-        stats_tiny_config, num_collection=NUM_COLLECTION, num_epoch=NUM_EPOCH, use_mlflow=False,
-        on_epoch=lambda epoch, loss: losses.append((epoch, loss)))
-    yield scheduler, tracker, losses
-    scheduler.close()
+    """One small MSCN model trained through the preset: (scheduler, tracker, per-epoch losses)."""
+    yield from trained_through_preset(get_mscn_preset_scheduler, stats_tiny_config, NUM_COLLECTION, NUM_EPOCH)
 
 
 def postgres_records(interactor: PilotDataInteractor, sql: str) -> list[tuple]:
@@ -98,8 +94,9 @@ def test_without_training_the_newest_model_is_loaded(mscn, stats_tiny_config):
 
 
 def test_missing_unknown_and_corrupt_models_are_clear_errors(mscn, stats_tiny_config, monkeypatch, tmp_path):
-    check_missing_unknown_and_corrupt_models_are_clear_errors(mscn[0], get_mscn_preset_scheduler, stats_tiny_config, monkeypatch,
-                                                              tmp_path, "weights.pt", "unreadable weights weights.pt.*Retrain")
+    check_missing_unknown_and_corrupt_models_are_clear_errors(mscn[0], get_mscn_preset_scheduler, stats_tiny_config,
+                                                              monkeypatch, tmp_path, "weights.pt",
+                                                              "unreadable weights weights.pt.*Retrain")
 
 
 def test_unanalysable_queries_and_unseen_tables_fall_back_to_postgres_per_subplan(mscn, interactor):

@@ -22,7 +22,7 @@ def test_query(pilot_query, benchmark_query):
     assert result.records == pilot_query.expected
 '''
 
-# A real slowdown: the same Baseline plus real work per query (the query is planned and run once more).
+# A real slowdown: the same Baseline plus real work per query (EXPLAIN ANALYZE of the query, four times).
 SLOW_MODULE = '''
 from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
 from pilotscope.PilotScheduler import SteeringCost

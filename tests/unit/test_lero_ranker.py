@@ -1,11 +1,9 @@
 """Lero tree-convolution ranker: training, scoring, determinism, persistence, speed."""
 
 import itertools
-import time
 
 import numpy as np
 import pytest
-import torch
 
 from algorithm_examples.Lero.plan_features import PlanFeaturizer
 from algorithm_examples.Lero.tree_conv_ranker import (
@@ -18,6 +16,8 @@ from algorithm_examples.Lero.tree_conv_ranker import (
     train_ranker,
 )
 from pilotscope.errors import ModelLoadError
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TABLES = ("orders", "customer", "lineitem", "part", "supplier", "nation")
 TABLE_SIZES = (40, 600, 80_000, 2_000_000)
@@ -80,15 +80,6 @@ def synthetic_groups(n_queries, seed, n_tables=3, candidates_per_query=8):
         chosen = rng.choice(len(options), size=min(candidates_per_query, len(options)), replace=False)
         groups.append([left_deep_plan(*options[i], table_rows) for i in chosen])
     return groups
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """As LeroPilotModel runs torch: more threads on busy cores make scoring ~100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -189,17 +180,12 @@ def test_missing_folder_raises_model_load_error(tmp_path):
         load(tmp_path / "never-trained")
 
 
-def test_featurise_and_score_fifteen_plans_within_budget():
-    """The whole Lero per-query overhead budget is 10 ms; transform + score must stay far below it."""
+def test_fifteen_six_table_plans_score_in_one_batch():
+    """Its time is measured in benchmarks/test_lero_overhead.py, not asserted here."""
     groups = synthetic_groups(2, seed=4, n_tables=6, candidates_per_query=15)
     featurizer = PlanFeaturizer().fit([plan for group in groups for plan, _ in group])
     wide_model = TreeConvRanker(featurizer.feature_dim)
     plans = [plan for plan, _ in groups[0]]
     assert len(plans) == 15 and 12 * 15 <= featurizer.transform(plans).features.shape[0] <= 17 * 15
-    timings = []
-    for _ in range(30):
-        start = time.perf_counter()
-        best_index(score(wide_model, featurizer, plans))
-        timings.append(time.perf_counter() - start)
-    # The fastest run filters out other processes sharing the CPU; ~2 ms is typical.
-    assert min(timings) < 0.005
+    scores = score(wide_model, featurizer, plans)
+    assert scores.shape == (15,) and 0 <= best_index(scores) < 15

@@ -35,6 +35,8 @@ from algorithm_examples.Mscn.mscn_net import (
 from pilotscope.datasets import load_training_sql
 from pilotscope.errors import ModelLoadError
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TRAIN_QUERIES = 60
 SMALL = {"hidden_size": 32, "batch_size": 64}
 
@@ -65,15 +67,6 @@ def learnable_cardinalities(batch: SubplanBatch) -> np.ndarray:
     tables = batch.table_mask.sum(axis=1)
     values = (batch.predicates[:, :, -2] * batch.predicate_mask).sum(axis=1)
     return np.round(10 ** (1.0 + 0.8 * tables - 0.6 * values))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models train fastest on one thread, and stay fast when other processes share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
