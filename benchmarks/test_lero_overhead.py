@@ -14,8 +14,10 @@ import pytest
 from steering_overhead import measure_steering_overhead
 
 from algorithm_examples.Lero import candidates
+from algorithm_examples.Lero.candidates import generate_candidates
 from algorithm_examples.Lero.LeroPresetScheduler import get_lero_preset_scheduler
-from pilotscope.datasets import load_dataset
+from algorithm_examples.Lero.plan_features import with_original_rows
+from pilotscope.datasets import load_dataset, load_test_sql
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotModel import MODEL_DIR_ENV
 
@@ -35,6 +37,18 @@ def scheduler(tmp_path_factory):
                                             use_mlflow=False)
         yield lero
         lero.close()
+
+
+def test_lero_scoring(benchmark, scheduler):
+    """Featurizing and scoring one query's candidates (part of the inference phase above)."""
+    interactor = scheduler.data_interactor
+    found = max((generate_candidates(interactor, sql) for sql in load_test_sql("stats_tiny")),
+                key=lambda candidates: len(candidates.candidates))
+    plans = [with_original_rows(plan, found.original_rows) for _, plan in found.candidates]
+    benchmark.group = "Lero scoring (the stats_tiny test query with the most candidates)"
+    benchmark.extra_info["candidates"] = len(plans)
+    scores = benchmark(scheduler.pilot_model.score, plans)
+    assert len(scores) == len(plans)
 
 
 @pytest.mark.parametrize("planning_connections", [1, 2])
