@@ -37,10 +37,12 @@ def ensure_extension_loaded(conn: psycopg2.extensions.connection) -> None:
     `shared_preload_libraries = 'pilotscope'` it is loaded per session with LOAD.
     """
     with conn.cursor() as cur:
-        cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'pilotscope'")
-        if cur.fetchone() is None:
-            cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'pilotscope'")
-            available = cur.fetchone() is not None
+        cur.execute("SELECT e.extversion, a.default_version FROM pg_extension e "
+                    "LEFT JOIN pg_available_extensions a ON a.name = e.extname WHERE e.extname = 'pilotscope' "
+                    "UNION ALL SELECT NULL, default_version FROM pg_available_extensions WHERE name = 'pilotscope' "
+                    "LIMIT 1")
+        installed, available = cur.fetchone() or (None, None)
+        if installed is None:
             conn.rollback()
             fix = ("run `CREATE EXTENSION pilotscope;` in that database" if available else
                    "build and install it on the server host with `make -C pilotscope/pg_extension install "
@@ -48,6 +50,8 @@ def ensure_extension_loaded(conn: psycopg2.extensions.connection) -> None:
             raise ExtensionMissingError(
                 f"The pilotscope extension is not installed in database {conn.info.dbname!r}: {fix}. "
                 f"For the cardinality hooks, also add pilotscope to shared_preload_libraries (or allow LOAD).")
+        if available is not None and installed != available:
+            _update_extension(conn, cur, installed, available)
         cur.execute("SELECT current_setting('shared_preload_libraries')")
         preloaded = "pilotscope" in cur.fetchone()[0]
         if not preloaded:
@@ -59,3 +63,16 @@ def ensure_extension_loaded(conn: psycopg2.extensions.connection) -> None:
                     f"The pilotscope library is not preloaded and LOAD failed ({exc.pgerror or exc}). "
                     f"Add `shared_preload_libraries = 'pilotscope'` to the server's postgresql.conf and restart it.") from exc
     conn.commit()
+
+
+def _update_extension(conn: psycopg2.extensions.connection, cur: psycopg2.extensions.cursor,
+                      current: str, default: str) -> None:
+    """Bring a database's extension to the installed version (e.g. one created by an older checkout)."""
+    try:
+        cur.execute("ALTER EXTENSION pilotscope UPDATE")
+    except psycopg2.Error as exc:
+        conn.rollback()
+        raise ExtensionMissingError(
+            f"The pilotscope extension in database {conn.info.dbname!r} is version {current}, the server has "
+            f"{default}, and updating it failed ({exc.pgerror or exc}). As its owner or a superuser, run "
+            f"`ALTER EXTENSION pilotscope UPDATE;` in that database.") from exc

@@ -48,7 +48,13 @@ SERVER_SETTINGS: dict[str, str] = {
     "wal_level": "minimal",
     "max_wal_senders": "0",
     "synchronous_commit": "off",
-    "logging_collector": "off",
+    # The log is capped: one file per hour of the day under <data>/log, each overwritten a day later.
+    "logging_collector": "on",
+    "log_directory": "'log'",
+    "log_filename": "'postgresql-%H.log'",
+    "log_rotation_age": "'1h'",
+    "log_rotation_size": "0",
+    "log_truncate_on_rotation": "on",
 }
 
 
@@ -90,7 +96,8 @@ class EmbeddedServer:
         self.home = (home or state_dir()) / "server"
         self.run_dir = self.home / "run"  # owned by the server user: data dir, log, socket
         self.data_dir = self.run_dir / "data"
-        self.log_file = self.run_dir / "postgres.log"
+        self.log_file = self.run_dir / "postgres.log"  # start-up and shut-down only; then <data>/log
+        self.library_dir = self.home / "lib"  # this checkout's build of the extension, searched first
         self.state_file = self.home / "server.json"
         self.preload_extension = preload_extension
 
@@ -176,34 +183,49 @@ class EmbeddedServer:
         # A unix socket path is limited to 107 bytes; fall back to TCP only when ours would not fit.
         unix_dirs = socket_dir if len(socket_dir) + len("/.s.PGSQL.65535") < 100 else ""
         settings = {**SERVER_SETTINGS, **EXPERIMENT_SETTINGS, "port": str(port),
-                    "unix_socket_directories": f"'{unix_dirs}'"}
+                    "unix_socket_directories": f"'{unix_dirs}'",
+                    "dynamic_library_path": f"'{self.library_dir}:$libdir'"}
         if not self.preload_extension:
             settings["shared_preload_libraries"] = "''"
         lines = ["# Written by pilotscope on every start; edit pilotscope/embedded_server.py instead."]
         lines += [f"{key} = {value}" for key, value in sorted(settings.items())]
         return "\n".join(lines) + "\n"
 
-    def _remove_stale_pid_file(self) -> None:
-        """A pid file left by a crash or reboot blocks start when its pid now belongs to another process."""
-        pid_file = self.data_dir / "postmaster.pid"
+    def postmaster_pid(self) -> int | None:
+        """The pid in `postmaster.pid` when that process is proven to be this data directory's postmaster.
+
+        A pid file outlives a crash or reboot, and its pid may since belong to anything, another
+        cluster's postgres included: only a postgres process whose working directory is our data
+        directory (the postmaster changes into it) is ours to trust or signal.
+        """
         try:
-            pid = int(pid_file.read_text().splitlines()[0])
-        except (FileNotFoundError, ValueError, IndexError):
-            return
-        try:
+            pid = int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
             comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        except FileNotFoundError:
-            comm = ""
-        if not comm.startswith("postgres"):
-            pid_file.unlink(missing_ok=True)
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        except (OSError, ValueError, IndexError):
+            return None
+        return pid if comm.startswith("postgres") and cwd == self.data_dir.resolve() else None
+
+    def _remove_stale_pid_file(self) -> None:
+        """A pid file not naming our live postmaster would block start (or mislead pg_ctl): remove it."""
+        if self.postmaster_pid() is None:
+            (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
 
     def is_running(self) -> bool:
-        if not (self.data_dir / "PG_VERSION").exists():
+        """True only when our own postmaster runs and answers on its port."""
+        if not (self.data_dir / "PG_VERSION").exists() or self.postmaster_pid() is None:
+            return False
+        port = self._read_state().get("port")
+        if port is None:
             return False
         pg = extension_installer.pg_installation()
-        return self._run([str(pg.bindir / "pg_ctl"), "-D", str(self.data_dir), "status"]).returncode == 0
+        ready = self._run([str(pg.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-t", "5"])
+        return ready.returncode == 0
 
     def _stop_locked(self, pg: extension_installer.PgInstallation) -> None:
+        if self.postmaster_pid() is None:  # never let pg_ctl signal a process that is not ours
+            self._remove_stale_pid_file()
+            return
         result = self._run([str(pg.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
         if result.returncode != 0 and "Is server running?" not in result.stderr:
             raise ServerStartError(f"pg_ctl stop failed:\n{result.stderr.strip()}")
@@ -218,20 +240,21 @@ class EmbeddedServer:
     def start(self, build_extension: bool = True) -> ServerInfo:
         """Initialise (first time), (re)start when needed, and return how to connect."""
         _STARTED.pop(self.home, None)
-        pg = extension_installer.build_and_install() if build_extension else extension_installer.pg_installation()
         with self._lock():
+            if build_extension:
+                pg, library_digest = extension_installer.build_for_server(self.library_dir)
+            else:
+                pg = extension_installer.pg_installation()
+                library_digest = extension_installer.file_digest(self.library_dir / "pilotscope.so") or ""
             state = self._read_state()
             if not (self.data_dir / "PG_VERSION").exists():
                 state = {"password": secrets.token_urlsafe(18), "port": _free_port()}
                 self._initdb(pg, state["password"])
             config = self._config_text(state["port"])
-            wanted = hashlib.sha256((config + (extension_installer.installed_library_digest(pg) or "")
-                                     ).encode()).hexdigest()
-            running = self.is_running()
-            if running and state.get("started_with") == wanted:
+            wanted = hashlib.sha256((config + library_digest).encode()).hexdigest()
+            if self.is_running() and state.get("started_with") == wanted:
                 return self.info()
-            if running:
-                self._stop_locked(pg)
+            self._stop_locked(pg)
             if not _port_is_free(state["port"]):
                 state["port"] = _free_port()
                 config = self._config_text(state["port"])
@@ -252,11 +275,17 @@ class EmbeddedServer:
             self._write_state(state)
             return self.info()
 
+    def log_files(self) -> list[Path]:
+        """The server's log files, oldest first: start-up/shut-down, then the hourly collector files."""
+        hourly = sorted((self.data_dir / "log").glob("postgresql-*.log"), key=lambda p: p.stat().st_mtime)
+        return [p for p in [self.log_file, *hourly] if p.exists()]
+
     def _log_tail(self, lines: int = 20) -> str:
         try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except (FileNotFoundError, PermissionError):
+            text = "\n".join(p.read_text(errors="replace") for p in self.log_files())
+        except PermissionError:
             return "(no log)"
+        return "\n".join(text.splitlines()[-lines:]) or "(no log)"
 
     def info(self) -> ServerInfo:
         state = self._read_state()

@@ -1,16 +1,21 @@
-"""Build and install the pilotscope PostgreSQL extension (C, PGXS) for the local server binaries.
+"""Build the pilotscope PostgreSQL extension (C, PGXS) and install it for an embedded server.
 
-Installing puts the library, control and SQL files into the server's own directories, which is
-where `shared_preload_libraries` and `CREATE EXTENSION` look on PostgreSQL 15.
+Each embedded server loads its own checkout's build from a private folder (see `build_for_server`);
+an external server takes `make -C pilotscope/pg_extension install` into its own directories.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from pilotscope.errors import ExtensionBuildError
 
@@ -32,10 +37,6 @@ class PgInstallation:
     @property
     def major(self) -> str:
         return self.version.split()[1].split(".")[0]
-
-    @property
-    def installed_library(self) -> Path:
-        return self.pkglibdir / f"{LIBRARY_NAME}.so"
 
 
 def find_pg_config() -> str:
@@ -68,28 +69,71 @@ def pg_installation(pg_config: str | None = None) -> PgInstallation:
     return PgInstallation(pg_config, Path(bindir), Path(pkglibdir), Path(sharedir), Path(includedir), version)
 
 
+def installed_server_package(pg: PgInstallation) -> tuple[str, str] | None:
+    """The Debian package holding this server and its installed version, or None off Debian."""
+    package = f"postgresql-{pg.major}"
+    if not shutil.which("dpkg-query"):
+        return None
+    result = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
+    return (package, result.stdout.strip()) if result.returncode == 0 and result.stdout.strip() else None
+
+
+def server_changes_in_apt_plan(simulation: str) -> list[str]:
+    """The installed PostgreSQL or libpq packages an `apt-get -s` plan would upgrade, downgrade or remove.
+
+    apt marks a package already installed with its old version in brackets: `Inst pkg [old] (new ...)`.
+    """
+    changes = []
+    for line in simulation.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] in ("Inst", "Remv") and re.match(r"(postgresql|libpq)", words[1]):
+            if words[0] == "Remv" or (len(words) > 2 and words[2].startswith("[")):
+                changes.append(line.strip())
+    return changes
+
+
 def ensure_server_headers(pg: PgInstallation) -> None:
-    """Install the server headers with apt when they are missing and we can; else say what to install."""
+    """Install the server headers of exactly the installed server's version, never changing the server.
+
+    An unpinned `apt-get install postgresql-server-dev-15` upgrades the server package under a running
+    cluster when a newer minor release exists; pinning the version and checking apt's plan first rules
+    that out. Where that is not possible, stop and say what to run.
+    """
     if (pg.includedir_server / "postgres.h").exists():
         return
-    package = f"postgresql-server-dev-{pg.major}"
-    if os.geteuid() == 0 and shutil.which("apt-get"):
+    dev_package = f"postgresql-server-dev-{pg.major}"
+    server = installed_server_package(pg)
+    manual = (f"Install them for the installed server's version, e.g. `sudo apt-get install "
+              f"{dev_package}={server[1]}`" if server else f"Install them, e.g. `sudo apt-get install {dev_package}`")
+    if os.geteuid() == 0 and shutil.which("apt-get") and server:
+        pinned = f"{dev_package}={server[1]}"
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", package]):
-            result = subprocess.run(cmd, env=env, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise ExtensionBuildError(
-                    f"`{' '.join(cmd)}` failed while installing the PostgreSQL server headers:\n"
-                    f"{result.stderr.strip()[-2000:]}")
+        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, text=True)
+        plan = subprocess.run(["apt-get", "install", "-s", "-y", pinned], env=env, capture_output=True, text=True)
+        changes = server_changes_in_apt_plan(plan.stdout)
+        if plan.returncode != 0 or changes:
+            why = (f"it would change the installed server: {'; '.join(changes)}" if changes
+                   else f"apt cannot install {pinned}: {plan.stderr.strip()[-500:]}")
+            raise ExtensionBuildError(
+                f"The PostgreSQL {pg.major} server headers are missing ({pg.includedir_server}/postgres.h) and "
+                f"set-up will not install them, since {why}. Either install headers matching the server "
+                f"({server[0]} {server[1]}), or upgrade the server and its headers together on purpose "
+                f"(`sudo apt-get install {server[0]} {dev_package}`, then `pilotscope db stop`), "
+                f"then run the set-up again.")
+        result = subprocess.run(["apt-get", "install", "-y", "-qq", pinned], env=env, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ExtensionBuildError(
+                f"`apt-get install {pinned}` failed while installing the PostgreSQL server headers:\n"
+                f"{result.stderr.strip()[-2000:]}")
         if (pg.includedir_server / "postgres.h").exists():
             return
     raise ExtensionBuildError(
         f"The PostgreSQL {pg.major} server headers are missing ({pg.includedir_server}/postgres.h), "
-        f"so the pilotscope extension cannot be built. Install them, e.g. "
-        f"`sudo apt-get install {package}`, then run the set-up again.")
+        f"so the pilotscope extension cannot be built. {manual}, then run the set-up again.")
 
 
-def _file_digest(path: Path) -> str | None:
+def file_digest(path: Path) -> str | None:
+    """SHA-256 of a file, None when it does not exist."""
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except FileNotFoundError:
@@ -105,24 +149,57 @@ def _make(pg: PgInstallation, *targets: str) -> None:
             f"{(result.stdout + result.stderr).strip()[-4000:]}")
 
 
-def build_and_install(pg: PgInstallation | None = None) -> PgInstallation:
-    """Compile the extension and install it into the server's directories when it changed."""
+def install_atomically(source: Path, target: Path, mode: int = 0o644) -> bool:
+    """Put `source` at `target` unless it is already there; True when it changed.
+
+    A reader (a starting server, `CREATE EXTENSION`) sees the old file or the new one, never a
+    missing or half-written one: the copy is written beside the target, then renamed over it.
+    """
+    if file_digest(source) == file_digest(target):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            tmp.write(source.read_bytes())
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return True
+
+
+@contextlib.contextmanager
+def _build_lock() -> Iterator[None]:
+    """One build at a time in this checkout's source folder (pytest-xdist workers start servers too)."""
+    with open(SOURCE_DIR / ".build.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def build_for_server(library_dir: Path, pg: PgInstallation | None = None) -> tuple[PgInstallation, str]:
+    """Compile this checkout's extension and install it for one embedded server; returns its digest.
+
+    The library goes into `library_dir`, which that server searches first (`dynamic_library_path`),
+    so a server runs exactly its own checkout's build and another checkout's set-up never replaces
+    it. Only the control and SQL files, which PostgreSQL 15 reads from the installation's own
+    extension folder, are shared; they are replaced atomically and only when their text changed.
+    """
     pg = pg or pg_installation()
     ensure_server_headers(pg)
-    _make(pg)
-    built = SOURCE_DIR / f"{LIBRARY_NAME}.so"
-    control_installed = (pg.sharedir / "extension" / f"{LIBRARY_NAME}.control").exists()
-    if _file_digest(built) == _file_digest(pg.installed_library) and control_installed:
-        return pg
-    if not os.access(pg.pkglibdir, os.W_OK):
+    with _build_lock():
+        _make(pg)
+        built = SOURCE_DIR / f"{LIBRARY_NAME}.so"
+        install_atomically(built, library_dir / f"{LIBRARY_NAME}.so", mode=0o755)
+    extension_dir = pg.sharedir / "extension"
+    shared_files = [SOURCE_DIR / f"{LIBRARY_NAME}.control", *sorted(SOURCE_DIR.glob(f"{LIBRARY_NAME}--*.sql"))]
+    stale = [f for f in shared_files if file_digest(f) != file_digest(extension_dir / f.name)]
+    if stale and not os.access(extension_dir, os.W_OK):
         raise ExtensionBuildError(
-            f"The pilotscope extension is built but cannot be installed into {pg.pkglibdir} "
-            f"(not writable by this user). Run `sudo make -C {SOURCE_DIR} install PG_CONFIG={pg.pg_config}` "
-            f"once, then run the set-up again.")
-    _make(pg, "install")
-    return pg
-
-
-def installed_library_digest(pg: PgInstallation) -> str | None:
-    """Identifies the installed build, so a running server can tell it must restart to load a new one."""
-    return _file_digest(pg.installed_library)
+            f"The pilotscope extension's control and SQL files in {extension_dir} are missing or out of date, "
+            f"and that folder is not writable by this user. Run `sudo make -C {SOURCE_DIR} install "
+            f"PG_CONFIG={pg.pg_config}` once, then run the set-up again.")
+    for source in stale:
+        install_atomically(source, extension_dir / source.name)
+    return pg, file_digest(library_dir / f"{LIBRARY_NAME}.so") or ""

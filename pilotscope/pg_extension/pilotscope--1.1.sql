@@ -1,4 +1,4 @@
-/* pilotscope--1.0.sql */
+/* pilotscope--1.1.sql */
 
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION pilotscope" to load this file. \quit
