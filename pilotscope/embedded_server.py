@@ -276,14 +276,15 @@ class EmbeddedServer:
             return self.info()
 
     def log_files(self) -> list[Path]:
-        """The server's log files, oldest first: start-up/shut-down, then the hourly collector files."""
-        hourly = sorted((self.data_dir / "log").glob("postgresql-*.log"), key=lambda p: p.stat().st_mtime)
-        return [p for p in [self.log_file, *hourly] if p.exists()]
+        """The server's log files, oldest first: the hourly collector files and the start-up log."""
+        files = [self.log_file, *(self.data_dir / "log").glob("postgresql-*.log")]
+        return sorted((p for p in files if p.exists()), key=lambda p: p.stat().st_mtime)
 
     def _log_tail(self, lines: int = 20) -> str:
+        """The last lines of the two newest log files (a failed start writes to either)."""
         try:
-            text = "\n".join(p.read_text(errors="replace") for p in self.log_files())
-        except PermissionError:
+            text = "\n".join(p.read_text(errors="replace") for p in self.log_files()[-2:])
+        except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:]) or "(no log)"
 
