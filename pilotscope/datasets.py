@@ -264,6 +264,7 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
     place, so an interrupted load never leaves a half-loaded database behind. Returns the database name.
     """
     from psycopg2 import sql as pgsql
+    from psycopg2.extensions import make_dsn
 
     from pilotscope import db
     from pilotscope.extension_installer import pg_installation
@@ -284,12 +285,11 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
         with admin.cursor() as cur:
             cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(scratch)))
             cur.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(pgsql.Identifier(scratch)))
-        kwargs = config.connection_kwargs(scratch)
-        env = {**os.environ, "PGHOST": kwargs["host"], "PGPORT": str(kwargs["port"]),
-               "PGUSER": kwargs["user"], "PGDATABASE": scratch, "PGPASSWORD": kwargs.get("password") or ""}
+        conninfo = make_dsn(**config.connection_kwargs(scratch))  # names a passfile, holds no password
         psql = pg_installation().bindir / "psql"
-        proc = subprocess.Popen([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        proc = subprocess.Popen([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+                                 "-d", conninfo, "-f", "-"],
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             for line in _dump_without_owners(dataset.dump_path()):
                 proc.stdin.write(line)

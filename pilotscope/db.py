@@ -1,6 +1,8 @@
 """Opening connections with errors that say what to do."""
 from __future__ import annotations
 
+import os
+
 import psycopg2
 import psycopg2.extensions
 
@@ -21,11 +23,14 @@ def connect(config: PostgreSQLConfig, dbname: str | None = None,
                 f"Database {kwargs['dbname']!r} does not exist on {kwargs['host']}:{kwargs['port']}. "
                 f"Load it first: `pilotscope db load {kwargs['dbname']}`.") from exc
         where = "the embedded server" if config.is_embedded else f"{kwargs['host']}:{kwargs['port']}"
+        # libpq prefers PGPASSWORD to the passfile our connections name
+        shadowed = (" PGPASSWORD is set in this environment and libpq uses it before the passfile: unset it."
+                    if "password" in text and os.environ.get("PGPASSWORD") and "passfile" in kwargs else "")
         raise DatabaseUnreachableError(
             f"Cannot connect to PostgreSQL at {where} as {kwargs['user']!r}: {text.splitlines()[0] if text else exc}. "
             f"Check that the server runs and the host, port, user and password are right "
             f"(`pilotscope db status` for the embedded server; PILOTSCOPE_DATABASE_URL or "
-            f"PostgreSQLConfig(host=..., port=..., user=..., pwd=...) for an external one).") from exc
+            f"PostgreSQLConfig(host=..., port=..., user=..., pwd=...) for an external one).{shadowed}") from exc
     conn.autocommit = autocommit
     return conn
 

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Iterator
 
 from pilotscope import extension_installer
+from pilotscope.credentials import Secret, connection_uri, passfile_entry, read_password, write_passfile
 from pilotscope.errors import ServerStartError
 from pilotscope.paths import state_dir
 
 SUPERUSER = "postgres"
+HOST = "127.0.0.1"
 
 # Settings every experiment relies on; recorded with each run (see `experiment_settings`).
 EXPERIMENT_SETTINGS: dict[str, str] = {
@@ -38,7 +40,7 @@ EXPERIMENT_SETTINGS: dict[str, str] = {
 }
 
 SERVER_SETTINGS: dict[str, str] = {
-    "listen_addresses": "'127.0.0.1'",
+    "listen_addresses": f"'{HOST}'",
     "shared_preload_libraries": "'pilotscope'",
     "shared_buffers": "'512MB'",
     "work_mem": "'64MB'",
@@ -60,15 +62,27 @@ SERVER_SETTINGS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class ServerInfo:
-    """How to reach a running embedded server."""
+    """How to reach a running embedded server: libpq reads its password from `passfile`."""
 
     host: str
     port: int
     user: str
-    password: str
+    passfile: Path
 
-    def uri(self, dbname: str = "postgres") -> str:
-        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{dbname}"
+    @property
+    def password(self) -> Secret:
+        return read_password(self.passfile)
+
+    def connection_kwargs(self, dbname: str = "postgres") -> dict:
+        """psycopg2 keyword arguments, with the passfile in place of the password."""
+        return {"host": self.host, "port": self.port, "user": self.user, "dbname": dbname,
+                "passfile": str(self.passfile)}
+
+    def uri(self, dbname: str = "postgres", show_password: bool = False) -> str:
+        """A URI `psql` and psycopg2 connect with; it names the passfile unless `show_password`."""
+        if show_password:
+            return connection_uri(self.host, self.port, self.user, dbname, password=self.password)
+        return connection_uri(self.host, self.port, self.user, dbname, options={"passfile": self.passfile})
 
 
 _STARTED: dict[Path, "ServerInfo"] = {}
@@ -76,14 +90,14 @@ _STARTED: dict[Path, "ServerInfo"] = {}
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((HOST, 0))
         return sock.getsockname()[1]
 
 
 def _port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((HOST, port))
         except OSError:
             return False
     return True
@@ -99,6 +113,7 @@ class EmbeddedServer:
         self.log_file = self.run_dir / "postgres.log"  # start-up and shut-down only; then <data>/log
         self.library_dir = self.home / "lib"  # this checkout's build of the extension, searched first
         self.state_file = self.home / "server.json"
+        self.passfile = self.home / "pgpass"  # the superuser's password, for libpq (see pilotscope.credentials)
         self.preload_extension = preload_extension
 
     # ----------------------------------------------------------------- OS user
@@ -149,7 +164,7 @@ class EmbeddedServer:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # ---------------------------------------------------------------- set-up
-    def _initdb(self, pg: extension_installer.PgInstallation, password: str) -> None:
+    def _initdb(self, pg: extension_installer.PgInstallation, password: Secret) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         user = self._server_user()
         if user is not None:
@@ -175,6 +190,7 @@ class EmbeddedServer:
         if result.returncode != 0:
             shutil.rmtree(self.data_dir, ignore_errors=True)
             raise ServerStartError(f"initdb failed:\n{result.stderr.strip()[-3000:]}")
+        write_passfile(self.passfile, passfile_entry(HOST, SUPERUSER, password))
         with open(self.data_dir / "postgresql.conf", "a") as conf:
             conf.write("\ninclude_if_exists = 'pilotscope.conf'\n")
 
@@ -219,7 +235,7 @@ class EmbeddedServer:
         if port is None:
             return False
         pg = extension_installer.pg_installation()
-        ready = self._run([str(pg.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port), "-t", "5"])
+        ready = self._run([str(pg.bindir / "pg_isready"), "-q", "-h", HOST, "-p", str(port), "-t", "5"])
         return ready.returncode == 0
 
     def _stop_locked(self, pg: extension_installer.PgInstallation) -> None:
@@ -246,10 +262,10 @@ class EmbeddedServer:
             else:
                 pg = extension_installer.pg_installation()
                 library_digest = extension_installer.file_digest(self.library_dir / "pilotscope.so") or ""
-            state = self._read_state()
+            state = self._move_password_to_passfile(self._read_state())
             if not (self.data_dir / "PG_VERSION").exists():
-                state = {"password": secrets.token_urlsafe(18), "port": _free_port()}
-                self._initdb(pg, state["password"])
+                state = {"port": _free_port()}
+                self._initdb(pg, Secret(secrets.token_urlsafe(18)))
             config = self._config_text(state["port"])
             wanted = hashlib.sha256((config + library_digest).encode()).hexdigest()
             if self.is_running() and state.get("started_with") == wanted:
@@ -288,11 +304,21 @@ class EmbeddedServer:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:]) or "(no log)"
 
+    def _move_password_to_passfile(self, state: dict) -> dict:
+        """A cluster set up before passfiles has its password in the state file: move it (under the lock)."""
+        if "password" in state:
+            write_passfile(self.passfile, passfile_entry(HOST, SUPERUSER, state.pop("password")))
+            self._write_state(state)
+        return state
+
     def info(self) -> ServerInfo:
         state = self._read_state()
         if not state:
             raise ServerStartError("The embedded server has not been set up yet: run `pilotscope db start`.")
-        return ServerInfo(host="127.0.0.1", port=int(state["port"]), user=SUPERUSER, password=state["password"])
+        if "password" in state:
+            with self._lock():
+                state = self._move_password_to_passfile(self._read_state())
+        return ServerInfo(host=HOST, port=int(state["port"]), user=SUPERUSER, passfile=self.passfile)
 
     def stop(self) -> bool:
         """Stop the server; True when it was running."""

@@ -90,6 +90,8 @@ def timings_enabled(config: pytest.Config) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     from pilotscope.datasets import available_datasets
+    from pilotscope.errors import ConfigurationError
+    from pilotscope.PilotConfig import PostgreSQLConfig
     config.addinivalue_line("markers", "perf: performance benchmarks (pytest-benchmark)")
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadfile"  # one benchmark module = one worker, one run, one trained model
@@ -97,6 +99,10 @@ def pytest_configure(config: pytest.Config) -> None:
     known = available_datasets()
     if db not in known:
         raise pytest.UsageError(f"--db {db!r}: unknown dataset. Known datasets: {', '.join(sorted(known))}.")
+    try:
+        PostgreSQLConfig(db=db)  # a malformed PILOTSCOPE_DATABASE_URL is a usage error, before anything runs
+    except ConfigurationError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if option(config, "workload") not in WORKLOADS:
         raise pytest.UsageError(f"--workload must be one of {', '.join(WORKLOADS)}.")
     if option(config, "gate"):

@@ -13,6 +13,7 @@ from pilotscope import db
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.embedded_server import EXPERIMENT_SETTINGS, EmbeddedServer
 from pilotscope.errors import DatabaseUnreachableError, ExtensionMissingError
+from pilotscope.extension_installer import pg_installation
 from pilotscope.paths import state_dir
 from pilotscope.PilotConfig import DATABASE_URL_ENV, PostgreSQLConfig
 
@@ -33,20 +34,27 @@ def test_experiment_settings_are_fixed_on_the_server(stats_tiny_config):
     conn.close()
 
 
-def test_cli_start_and_load_print_uris_last(stats_tiny_config):
-    start = cli("db", "start")
-    assert start.returncode == 0, start.stderr
+def test_cli_start_load_and_status_print_uris_last_that_name_the_passfile_not_the_password(stats_tiny_config):
+    server = EmbeddedServer()
+    password, passfile = server.info().password, server.passfile
+    start, load, status = cli("db", "start"), cli("db", "load", "stats_tiny"), cli("db", "status")
+    for done in (start, load, status):
+        assert done.returncode == 0, done.stderr
+        assert password not in done.stdout + done.stderr
     uri = start.stdout.strip().splitlines()[-1]
-    assert uri.startswith("postgresql://postgres:") and "@127.0.0.1:" in uri
-    load = cli("db", "load", "stats_tiny")
-    assert load.returncode == 0, load.stderr
+    assert uri.startswith("postgresql://postgres@127.0.0.1:") and uri.endswith(f"/postgres?passfile={passfile}")
+    assert status.stdout.strip().splitlines()[-1] == uri and "running" in status.stdout
     db_uri = load.stdout.strip().splitlines()[-1]
-    assert db_uri.endswith("/stats_tiny")
-    with psycopg2.connect(db_uri) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM badges")
-        assert cur.fetchone()[0] > 0
-    status = cli("db", "status")
-    assert status.returncode == 0 and "running" in status.stdout
+    assert db_uri == uri.replace("/postgres?", "/stats_tiny?")
+    shown = cli("db", "load", "stats_tiny", "--show-password").stdout.strip().splitlines()[-1]
+    assert shown.startswith(f"postgresql://postgres:{password}@127.0.0.1:") and shown.endswith("/stats_tiny")
+    for each in (db_uri, shown):  # psycopg2 and psql connect with either as it is
+        with psycopg2.connect(each) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM badges")
+            assert cur.fetchone()[0] > 0
+        psql = subprocess.run([str(pg_installation().bindir / "psql"), "-X", "-Atc", "SELECT current_database()", each],
+                              capture_output=True, text=True, timeout=60)
+        assert psql.stdout.strip() == "stats_tiny", psql.stderr
 
 
 def test_cli_unknown_dataset_is_a_clear_error():

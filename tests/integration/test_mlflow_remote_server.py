@@ -9,7 +9,6 @@ import os
 import sys
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import mlflow
 import pytest
@@ -32,9 +31,7 @@ def server(stats_tiny_config, worker_id_suffix, tmp_path_factory):
     with admin.cursor() as cur:
         cur.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(database)))
     folder = tmp_path_factory.mktemp("mlflow_server")
-    kwargs = stats_tiny_config.connection_kwargs(database)
-    backend = (f"postgresql+psycopg2://{quote(kwargs['user'])}:{quote(kwargs.get('password', ''))}@{kwargs['host']}:"
-               f"{kwargs['port']}/{database}")
+    backend = "postgresql+psycopg2" + stats_tiny_config.uri(database).removeprefix("postgresql")  # names a passfile
     env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
     env.update(MLFLOW_BACKEND_STORE_URI=backend, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")  # not in argv
     port = free_port()

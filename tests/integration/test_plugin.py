@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from pilotscope.paths import PROJECT_ROOT
+from pilotscope.PilotConfig import DATABASE_URL_ENV
+
 BASELINE_MODULE = '''
 ALGORITHM = "baseline"
 DATASET = "{dataset}"
@@ -78,7 +81,8 @@ def bench(tmp_path: Path):
     (project / "pytest.ini").write_text(f"[pytest]\npilotscope_workload = fast\npilotscope_results_dir = {results}\n")
     # an xdist worker's variables would make pytest-benchmark in the subprocess switch itself off
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
-    env.update(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}", PILOTSCOPE_MODEL_DIR=str(tmp_path / "models"))
+    env.update(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}", PILOTSCOPE_MODEL_DIR=str(tmp_path / "models"),
+               PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))  # this checkout's plugin
 
     def run(*args: str, **modules: str) -> pytest.RunResult:
         for name, source in modules.items():
@@ -90,6 +94,7 @@ def bench(tmp_path: Path):
                                 time.monotonic() - started)
 
     run.results = results
+    run.env = env
     return run
 
 
@@ -110,6 +115,16 @@ def test_unknown_algorithm_is_a_usage_error(bench):
     result = bench(test_nosuch_stats_tiny=module)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "unknown algorithm 'nosuch'. Known: baseline, mscn, lero" in result.stdout.str() + result.stderr.str()
+
+
+def test_a_malformed_database_url_is_a_usage_error_that_does_not_echo_it(bench):
+    bench.env[DATABASE_URL_ENV] = "postgresql://me:Pw0rdXyz@db.example:99999/"
+    result = bench(test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
+    output = result.stdout.str() + result.stderr.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*PILOTSCOPE_DATABASE_URL is not a usable connection URI: its port must be a number "
+                                 "from 1 to 65535. Write it like postgresql://me:secret@db.example:5432/*"])
+    assert "Traceback" not in output and "Pw0rdXyz" not in output
 
 
 def test_tracked_run_with_per_query_timings_results_file_and_deselection(bench, tmp_path):

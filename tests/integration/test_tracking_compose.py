@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pilotscope.embedded_server import EXPERIMENT_SETTINGS
+from pilotscope import db
+from pilotscope.embedded_server import EXPERIMENT_SETTINGS, EmbeddedServer
+from pilotscope.extension_installer import pg_installation
 from pilotscope.paths import PROJECT_ROOT
 
 SECRETS = ("POSTGRES_PASSWORD", "MLFLOW_DB_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD")
@@ -73,3 +76,27 @@ def test_the_compose_server_has_the_embedded_server_s_experiment_settings():
     settings = dict(re.findall(r"^(\w+) = '?([^'\n]*)'?$", conf, flags=re.MULTILINE))
     assert {name: settings.get(name) for name in EXPERIMENT_SETTINGS} == EXPERIMENT_SETTINGS
     assert settings["shared_preload_libraries"] == "pilotscope"
+
+
+@pytest.mark.serial  # creates the role `mlflow` the script creates, so that the script fails
+def test_the_mlflow_role_s_password_never_reaches_the_server_log_even_when_its_creation_fails(stats_tiny_config):
+    admin = db.connect(stats_tiny_config, "postgres", autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute("DROP ROLE IF EXISTS mlflow")
+        cur.execute("CREATE ROLE mlflow")
+    password = f"Known{secrets.token_hex(8)}"
+    kwargs = stats_tiny_config.connection_kwargs("postgres")
+    env = {**os.environ, "PATH": f"{pg_installation().bindir}:{os.environ['PATH']}", "PGHOST": kwargs["host"],
+           "PGPORT": str(kwargs["port"]), "PGPASSFILE": kwargs["passfile"], "POSTGRES_USER": kwargs["user"],
+           "MLFLOW_DB_PASSWORD": password}
+    try:
+        run = subprocess.run(["sh", str(PROJECT_ROOT / "docker/postgres/initdb/10-mlflow-database.sh")], env=env,
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        with admin.cursor() as cur:
+            cur.execute("DROP ROLE IF EXISTS mlflow")
+        admin.close()
+    assert run.returncode != 0 and 'role "mlflow" already exists' in run.stderr
+    log = "\n".join(path.read_text(errors="replace") for path in EmbeddedServer().log_files())
+    assert 'role "mlflow" already exists' in log
+    assert password not in log
