@@ -115,7 +115,8 @@ def check_store(uri: str | None = None) -> None:
     try:
         database = sqlite_path(uri)
         if database is not None and database.is_file():
-            _check_sqlite_store(database)
+            with _file_lock(_lock_path(database)):  # not halfway through another process creating it
+                _check_sqlite_store(database)
         elif database is None and urlsplit(uri).scheme in ("http", "https"):
             _check_reachable(uri)
         tracking_client(uri).search_experiments(max_results=1)
@@ -158,6 +159,10 @@ def _password(uri: str) -> str | None:
         return None
 
 
+def _lock_path(database: Path) -> Path:
+    return database.with_name(database.name + ".lock")
+
+
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,7 +188,7 @@ class SerializedClient:
 
         self.tracking_uri = uri
         database = sqlite_path(uri)
-        self._lock_path = database.with_name(database.name + ".lock") if database else None
+        self._lock_path = _lock_path(database) if database else None
         with self._locked():
             self._client = MlflowClient(tracking_uri=uri)
 
