@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -75,6 +76,12 @@ def option(config: pytest.Config, name: str) -> Any:
         return config.getini(FLAGS[name][0])
     ini, kind, _, _ = OPTIONS[name]
     return kind(config.getini(ini))
+
+
+def results_dir(config: pytest.Config) -> Path | None:
+    """--results-dir, or None for the default folder."""
+    folder = option(config, "results_dir")
+    return Path(folder) if folder else None
 
 
 def xdist_worker(config: pytest.Config) -> bool:
@@ -140,7 +147,9 @@ class PilotSession:
         self.modules: dict[str, ModuleRecord] = {}
         self.deselected_modules: set[str] = set()
         self.worker_summaries: list[str] = []  # under xdist: summary lines sent by the workers
+        self.worker_results_errors: list[str] = []  # under xdist: results files the workers could not write
         self.problems: list[str] = []  # bad benchmark modules, a usage error before anything runs
+        self.preflight_done = False
         self.interrupted = False
         self._plain = {}
 
@@ -160,6 +169,15 @@ class PilotSession:
         elif target[0] not in ALGORITHMS and not hasattr(metafunc.module, "get_preset_scheduler"):
             self.problems.append(f"{metafunc.module.__file__}: unknown algorithm {target[0]!r}. Known: "
                                  f"{', '.join(ALGORITHMS)} (or define get_preset_scheduler in the module).")
+        elif target[1] == option(self.config, "db") and not self.preflight_done:
+            self.preflight_done = True
+            if not self.config.option.collectonly:
+                from pytest_pilotscope import preflight
+                self.problems.extend(preflight.problems(results_dir(self.config),
+                                                        tracked=not option(self.config, "no_mlflow")))
+        if self.problems and xdist_worker(self.config):  # a usage error crashes an xdist worker: this it reports
+            problems, self.problems = self.problems, []
+            raise pytest.Collector.CollectError("\n".join(problems))
         if target is None or self.problems:  # reported as a usage error once collection ends
             metafunc.parametrize("pilot_query", [None], ids=["invalid"])
             return
@@ -229,16 +247,20 @@ class PilotSession:
         for record in self.modules.values():
             if record.status == "RUNNING":  # interrupted before its module finished
                 reporting.finish_run(self.config, record, "KILLED" if self.interrupted else "FAILED")
-            if record.results_file is None:
-                record.results_file = str(reporting.write_legacy_results(self.config, record))
         if option(self.config, "gate") and not self.interrupted:
             if reporting.apply_gate(self.config, self.modules.values()):
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if xdist_worker(self.config):  # the controller prints the summary: hand it the lines
+        results_errors = [r.results_error for r in self.modules.values() if r.results_error]
+        if (results_errors or self.worker_results_errors) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # measured but not kept: the session failed
+        if xdist_worker(self.config):  # the controller prints the summary and sets the exit status
             self.config.workeroutput["pilotscope_summary"] = reporting.summary_lines(self.config, self)
+            self.config.workeroutput["pilotscope_results_errors"] = results_errors
 
     def pytest_testnodedown(self, node, error) -> None:
-        self.worker_summaries.extend(getattr(node, "workeroutput", {}).get("pilotscope_summary", []))
+        output = getattr(node, "workeroutput", {})
+        self.worker_summaries.extend(output.get("pilotscope_summary", []))
+        self.worker_results_errors.extend(output.get("pilotscope_results_errors", []))
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         from pytest_pilotscope import reporting

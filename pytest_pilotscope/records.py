@@ -31,6 +31,7 @@ class ModuleRecord:
     experiment: str | None = None
     status: str = "RUNNING"  # FINISHED, FAILED or KILLED once ended
     results_file: str | None = None
+    results_error: str | None = None  # why the results file could not be written
     benchmark_json: dict[str, Any] | None = None
     errors: int = 0  # setup/teardown errors (e.g. training failed)
     gate_report: str | None = None

@@ -8,6 +8,8 @@ from typing import Any, Iterable
 
 import pytest
 
+from pilotscope.Common.legacy_results import ResultsDirError, write_results_file
+from pytest_pilotscope.preflight import results_dir_message
 from pytest_pilotscope.records import ModuleRecord
 
 PER_QUERY_ARTIFACT = "per_query.json"
@@ -28,14 +30,17 @@ def run_params(config: pytest.Config) -> dict[str, Any]:
 
 # -------------------------------------------------------------------- MLflow
 def finish_run(config: pytest.Config, record: ModuleRecord, status: str) -> None:
-    """Log what the module measured, then end its run with `status` (FINISHED, FAILED or KILLED).
+    """Write the results file, log what the module measured, then end its run with `status`.
 
-    Once only: after Ctrl-C the session ends the run KILLED before pytest tears the module down.
+    `status` is FINISHED, FAILED or KILLED; a results file that cannot be written makes a FINISHED run
+    FAILED, with the reason as its `error` tag. Once only: after Ctrl-C the session ends the run KILLED
+    before pytest tears the module down.
     """
     if record.status != "RUNNING":
         return
     record.status = status
     record.benchmark_json = _benchmark_json(config, record)
+    results_error = write_legacy_results(config, record)
     tracker, record.tracker = record.tracker, None
     if tracker is None:
         return
@@ -59,7 +64,7 @@ def finish_run(config: pytest.Config, record: ModuleRecord, status: str) -> None
                 plot_against_baseline(record, baseline, folder / "per_query_vs_baseline.png")
             tracker.client.log_artifacts(tracker.run_id, str(folder), "benchmark")
     finally:
-        tracker.end_run(status)
+        tracker.end_run(record.status, error=results_error)
 
 
 def _benchmark_json(config: pytest.Config, record: ModuleRecord) -> dict | None:
@@ -132,13 +137,20 @@ def plot_against_baseline(record: ModuleRecord, baseline: dict[str, float], targ
 
 
 # ------------------------------------------------------------- results file
-def write_legacy_results(config: pytest.Config, record: ModuleRecord) -> Path:
-    from pilotscope.Common.legacy_results import write_results_file
-    results_dir = _option(config, "results_dir") or None
+def write_legacy_results(config: pytest.Config, record: ModuleRecord) -> ResultsDirError | None:
+    """Set `record.results_file`, or `record.results_error` (and a FINISHED status to FAILED) and return why."""
+    from pytest_pilotscope.plugin import results_dir
     extra = {"run_id": record.run_id, "status": record.status, "workload": _option(config, "workload"),
              "rounds": _option(config, "rounds"), "timed": record.timed, "per_query": record.per_query_table()}
-    return write_results_file(record.algorithm, record.dataset, record.metrics(), extra,
-                              results_dir=Path(results_dir) if results_dir else None)
+    try:
+        record.results_file = str(write_results_file(record.algorithm, record.dataset, record.metrics(), extra,
+                                                     results_dir=results_dir(config)))
+    except ResultsDirError as error:
+        record.results_error = results_dir_message(error)
+        if record.status == "FINISHED":
+            record.status = "FAILED"
+        return error
+    return None
 
 
 # ---------------------------------------------------------------------- gate
@@ -234,6 +246,8 @@ def summary_lines(config: pytest.Config, session) -> list[str]:
             lines.extend("  " + part for part in record.gate_report.splitlines())
         if record.results_file:
             lines.append(f"  results file: {record.results_file}")
+        if record.results_error:
+            lines.append(f"  results file NOT written: {record.results_error}")
     if session.deselected_modules:
         lines.append(f"deselected (not --db {_option(config, 'db')}): " + ", ".join(sorted(session.deselected_modules)))
     return lines

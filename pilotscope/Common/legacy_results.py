@@ -6,6 +6,7 @@ unified_test.py and the pytest plugin write the same files.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -13,12 +14,21 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
+from pilotscope.errors import PilotScopeError
 from pilotscope.paths import PROJECT_ROOT
 
 RESULTS_DIR = PROJECT_ROOT / "test_example_algorithms" / "results"
 TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
+
+
+class ResultsDirError(PilotScopeError):
+    """The results folder cannot take a file: read-only, full, not a folder, not ours to write."""
+
+    def __init__(self, folder: Path, cause: OSError) -> None:
+        super().__init__(f"Cannot write results files into {folder}: {cause.strerror or cause}.")
+        self.folder = folder
 
 
 @dataclass(frozen=True)
@@ -36,26 +46,57 @@ class ResultsFile:
 def write_results_file(algorithm: str, database: str, metrics: Mapping[str, Any],
                        extra_info: Mapping[str, Any] | None = None, results_dir: Path | None = None,
                        timestamp: str | None = None) -> Path:
-    """Write a new results file and return its path; never overwrites (a same-second twin gets `_2`)."""
+    """Write a new results file and return its path; never overwrites (a same-second twin gets `_2`).
+
+    A folder that cannot take the file raises `ResultsDirError` and keeps no partial file.
+    """
     folder = Path(results_dir or RESULTS_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
     timestamp = timestamp or datetime.now().strftime(TIMESTAMP_FORMAT)
     content = json.dumps({"algorithm": algorithm, "database": database, "timestamp": timestamp,
                           "metrics": dict(metrics), "extra_info": dict(extra_info or {})}, indent=2)
-    with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".part", delete=False) as handle:
-        handle.write(content)
-    os.chmod(handle.name, 0o644)  # a temporary file is private; results files are for everyone
     stem, n = f"{algorithm}_{database}_{timestamp}", 1
-    try:
+    with _part_file(folder, content) as part:
         while True:
             target = folder / (f"{stem}.json" if n == 1 else f"{stem}_{n}.json")
             try:
-                os.link(handle.name, target)  # atomic and exclusive: readers never see half a file
+                os.link(part, target)  # atomic and exclusive: readers never see half a file
                 return target
             except FileExistsError:
                 n += 1
+            except OSError as exc:
+                raise ResultsDirError(folder, exc) from exc
+
+
+def check_results_dir(results_dir: Path | None = None) -> Path:
+    """Create the folder and write (then remove) a small file, so a run fails before it measures, not after."""
+    folder = Path(results_dir or RESULTS_DIR)
+    with _part_file(folder, "{}\n"):
+        return folder
+
+
+@contextlib.contextmanager
+def _part_file(folder: Path, content: str) -> Iterator[str]:
+    """`content` written in full to a temporary `*.part` file in `folder`, removed on leaving."""
+    name = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".part", delete=False) as handle:
+            name = handle.name
+            handle.write(content)
+        os.chmod(name, 0o644)  # a temporary file is private; results files are for everyone
+    except OSError as exc:
+        _remove(name)
+        raise ResultsDirError(folder, exc) from exc
+    try:
+        yield name
     finally:
-        os.unlink(handle.name)
+        _remove(name)
+
+
+def _remove(name: str | None) -> None:
+    if name is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
 
 
 def read_results_file(path: Path) -> ResultsFile:

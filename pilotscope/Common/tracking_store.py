@@ -44,6 +44,10 @@ class ExperimentNotFoundError(TrackingError):
     """No experiment of that name exists in the tracking store."""
 
 
+class UnusableStoreError(TrackingError):
+    """The tracking store does not answer: a corrupt or foreign SQLite file, a server that is down."""
+
+
 def _has_legacy_file_store(folder: Path) -> bool:
     """A file store keeps each experiment in a numbered folder with a meta.yaml."""
     if not folder.is_dir():
@@ -101,6 +105,64 @@ def display_uri(uri: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def check_store(uri: str | None = None) -> None:
+    """Raise `UnusableStoreError` unless the store answers a search, so a run fails before it measures.
+
+    A SQLite file is read (never written) first: MLflow would add its tables to another program's
+    database, and reports a damaged file only at the first query that reaches the damage.
+    """
+    uri = uri or tracking_uri()
+    try:
+        database = sqlite_path(uri)
+        if database is not None and database.is_file():
+            with _file_lock(_lock_path(database)):  # not halfway through another process creating it
+                _check_sqlite_store(database)
+        elif database is None and urlsplit(uri).scheme in ("http", "https"):
+            _check_reachable(uri)
+        tracking_client(uri).search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - whatever the store raises, the run cannot track into it
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        password = _password(uri)
+        if password:
+            reason = reason.replace(password, "***")
+        raise UnusableStoreError(f"The MLflow tracking store {display_uri(uri)} cannot be used: {reason}. Repair "
+                                 f"or move it, or point {TRACKING_URI_ENV} at another store.") from None
+
+
+def _check_sqlite_store(database: Path) -> None:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as connection:
+        damage = [row[0] for row in connection.execute("PRAGMA quick_check")]
+        if damage != ["ok"]:
+            raise TrackingError(f"the SQLite file is damaged ({'; '.join(damage[:3])})")
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if tables and "alembic_version" not in tables:
+        raise TrackingError(f"{database} is a SQLite database of another program (tables: "
+                            f"{', '.join(sorted(tables)[:5])}), not an MLflow store")
+
+
+def _check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """A TCP connection to the server: refused or unresolvable fails at once, not after MLflow's retries."""
+    import socket
+
+    parts = urlsplit(uri)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    with socket.create_connection((parts.hostname or "localhost", port), timeout=timeout):
+        pass
+
+
+def _password(uri: str) -> str | None:
+    try:
+        return urlsplit(uri).password
+    except ValueError:
+        return None
+
+
+def _lock_path(database: Path) -> Path:
+    return database.with_name(database.name + ".lock")
+
+
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +188,7 @@ class SerializedClient:
 
         self.tracking_uri = uri
         database = sqlite_path(uri)
-        self._lock_path = database.with_name(database.name + ".lock") if database else None
+        self._lock_path = _lock_path(database) if database else None
         with self._locked():
             self._client = MlflowClient(tracking_uri=uri)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -82,7 +83,7 @@ def bench(tmp_path: Path):
     # an xdist worker's variables would make pytest-benchmark in the subprocess switch itself off
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     env.update(MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}", PILOTSCOPE_MODEL_DIR=str(tmp_path / "models"),
-               PYTHONPATH=os.pathsep.join([str(PROJECT_ROOT), env.get("PYTHONPATH", "")]))  # this checkout's plugin
+               PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")])))  # this checkout
 
     def run(*args: str, **modules: str) -> pytest.RunResult:
         for name, source in modules.items():
@@ -216,3 +217,112 @@ def test_xdist_keeps_modules_whole_checks_results_and_states_no_timings(bench, t
                     test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
     refused.stderr.fnmatch_lines(["*--gate needs timings*"])
+
+
+# Three queries of the fast workload: enough to measure something, short enough to run often.
+THREE_QUERIES = ("-k", "q000 or q001 or q002")
+
+# The results folder's disk fills up while the session runs (after the start-up check passed).
+FILLING_MODULE = BASELINE_MODULE.format(dataset="stats_tiny") + '''
+    if pilot_query.query_id == "q001":
+        import os
+        filler = os.open({filler!r}, os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(filler, b"x" * 65536)
+        except OSError:  # ENOSPC: the disk is full
+            pass
+        finally:
+            os.close(filler)
+'''
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path):
+    """`small_disk(*options)`: a 1 MB tmpfs, e.g. `small_disk("ro")`; it fills up or refuses writes even for root."""
+    mounted = []
+
+    def mount(*options: str) -> Path:
+        point = tmp_path / f"disk{len(mounted)}"
+        point.mkdir()
+        if shutil.which("mount") is None:
+            pytest.skip("no mount command: a full or read-only disk cannot be made here")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(("size=1m", *options)), "tmpfs", str(point)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN): {done.stderr.strip()}")
+        mounted.append(point)
+        return point
+
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+def test_a_read_only_results_folder_fails_at_start_naming_it_and_the_fix(bench, small_disk, tmp_path):
+    folder = small_disk("ro")
+    result = bench(f"--results-dir={folder}", *THREE_QUERIES,
+                   test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: Cannot write results files into {folder}: Read-only file system. Free space "
+                                 f"or allow writing there, or choose another folder with --results-dir DIR."])
+    assert "passed" not in result.stdout.str() and "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert runs_of("baseline_stats_tiny", f"sqlite:///{tmp_path / 'mlflow.db'}") == []  # nothing ran
+
+
+def test_a_results_disk_that_fills_up_fails_the_session_keeps_the_run_and_leaves_no_part_file(bench, small_disk,
+                                                                                              tmp_path):
+    folder = small_disk()
+    result = bench(f"--results-dir={folder}", *THREE_QUERIES,
+                   test_baseline_stats_tiny=FILLING_MODULE.format(filler=str(folder / "filler")))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=3, deselected=81)
+    result.stdout.fnmatch_lines([
+        "*pilotscope summary*",
+        "baseline  stats_tiny   queries    3  failed 0  timed out 0  total *[[]FAILED[]]",
+        f"  results file NOT written: Cannot write results files into {folder}: No space left on device. "
+        f"Free space or allow writing there, or choose another folder with --results-dir DIR."])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert [path.name for path in folder.iterdir()] == ["filler"]  # no results file, no *.part
+    (run,) = runs_of("baseline_stats_tiny", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert run.info.status == "FAILED" and run.data.metrics["test_query_count"] == 3
+    assert run.data.tags["error"].startswith(f"ResultsDirError: Cannot write results files into {folder}: No space")
+
+
+@pytest.mark.parametrize("store", ["random bytes", "another schema"])
+def test_an_unusable_mlflow_store_fails_at_start_and_no_mlflow_runs(bench, tmp_path, store):
+    database = tmp_path / "mlflow.db"
+    if store == "random bytes":
+        database.write_bytes(os.urandom(64 * 1024))
+        reason = "file is not a database"
+    else:
+        import sqlite3
+        with sqlite3.connect(database) as connection:
+            connection.execute("CREATE TABLE invoices (id integer primary key, total real)")
+        connection.close()
+        reason = f"{database} is a SQLite database of another program (tables: invoices), not an MLflow store"
+    before = database.read_bytes()
+    module = BASELINE_MODULE.format(dataset="stats_tiny")
+    result = bench(*THREE_QUERIES, test_baseline_stats_tiny=module)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: The MLflow tracking store sqlite:///{database} cannot be used: {reason}. "
+                                 f"Repair or move it, or point MLFLOW_TRACKING_URI at another store. "
+                                 f"Or benchmark without tracking: --no-mlflow."])
+    assert "passed" not in result.stdout.str()
+    assert database.read_bytes() == before and not list(bench.results.glob("*.json"))
+    untracked = bench("--no-mlflow", *THREE_QUERIES, test_baseline_stats_tiny=module)
+    untracked.assert_outcomes(passed=3, deselected=81)
+    assert database.read_bytes() == before and len(list(bench.results.glob("baseline_stats_tiny_*.json"))) == 1
+
+
+def test_an_unreachable_tracking_server_fails_at_start_with_its_password_masked(bench, tmp_path):
+    import socket
+    with socket.socket() as placeholder:  # bound, never listening: connections are refused
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+        bench.env["MLFLOW_TRACKING_URI"] = f"http://me:s3cret@127.0.0.1:{port}/"
+        result = bench(*THREE_QUERIES, test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: The MLflow tracking store http://me:***@127.0.0.1:{port}/ cannot be used: "
+                                 f"*Connection refused. *--no-mlflow."])
+    assert "s3cret" not in result.stdout.str() + result.stderr.str()

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import json
+import socket
+import sqlite3
 import stat
 
 import pytest
 
 from pilotscope.Common import tracking_store
 from pilotscope.Common.box_table import box_table, display_width, truncate
-from pilotscope.Common.legacy_results import (latest_results_file, list_results_files, read_results_file,
-                                              write_results_file)
-from pilotscope.Common.tracking_store import (LegacyFileStoreError, artifact_location, display_uri, sqlite_path,
-                                              tracking_uri)
+from pilotscope.Common.legacy_results import (ResultsDirError, check_results_dir, latest_results_file,
+                                              list_results_files, read_results_file, write_results_file)
+from pilotscope.Common.tracking_store import (LegacyFileStoreError, UnusableStoreError, artifact_location,
+                                              check_store, display_uri, sqlite_path, tracking_uri)
 from pilotscope.Common.workload_metrics import summarize_test_results
 from pilotscope.PilotScheduler import QueryResult
 
@@ -87,3 +89,54 @@ def test_box_tables_align_wide_characters_and_cut_long_cells():
     assert len({display_width(line) for line in lines}) == 1
     assert "test_..." in table
     assert display_width("⬆️") == 2 and truncate("baseline_stats_tiny", 17) == "baseline_stats..."
+
+
+def test_a_results_folder_that_cannot_take_a_file_is_named_and_keeps_nothing(tmp_path):
+    (tmp_path / "file").write_text("a file where the folder should be")
+    folder = tmp_path / "file" / "results"
+    with pytest.raises(ResultsDirError, match=f"Cannot write results files into {folder}: Not a directory"):
+        check_results_dir(folder)
+    with pytest.raises(ResultsDirError, match="Not a directory"):
+        write_results_file("mscn", "stats_tiny", {"test_total_time": 2.0}, None, folder)
+    assert check_results_dir(tmp_path / "new" / "results") == tmp_path / "new" / "results"
+    assert list((tmp_path / "new" / "results").iterdir()) == []  # the probe leaves nothing behind
+
+
+def _sqlite_file(path, *statements: str):
+    with sqlite3.connect(path) as connection:
+        for statement in statements:
+            connection.execute(statement)
+    connection.close()
+    return path
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "truncated", "another schema"])
+def test_a_damaged_or_foreign_sqlite_store_is_refused_unchanged(tmp_path, damage):
+    store = tmp_path / "mlflow.db"
+    if damage == "random bytes":
+        store.write_bytes(bytes(range(256)) * 400)
+        expected = "file is not a database"
+    elif damage == "truncated":
+        _sqlite_file(store, "CREATE TABLE runs (id integer primary key, name text)",
+                     "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 20000) "
+                     "INSERT INTO runs (name) SELECT printf('run %d', v) FROM n")
+        store.write_bytes(store.read_bytes()[:store.stat().st_size // 2])
+        expected = "malformed|damaged"
+    else:
+        _sqlite_file(store, "CREATE TABLE invoices (id integer primary key, total real)")
+        expected = "a SQLite database of another program \\(tables: invoices\\), not an MLflow store"
+    before = store.read_bytes()
+    with pytest.raises(UnusableStoreError, match=f"MLflow tracking store sqlite:///{store} cannot be used: "
+                                                 f".*({expected})"):
+        check_store(f"sqlite:///{store}")
+    assert store.read_bytes() == before
+
+
+def test_an_unreachable_tracking_server_is_refused_at_once_with_its_password_masked():
+    with socket.socket() as placeholder:  # a port nobody listens on: bound, never listening
+        placeholder.bind(("127.0.0.1", 0))
+        port = placeholder.getsockname()[1]
+        with pytest.raises(UnusableStoreError) as refused:
+            check_store(f"http://me:s3cret@127.0.0.1:{port}/")
+    assert f"store http://me:***@127.0.0.1:{port}/ cannot be used: [Errno 111] Connection refused" in str(refused.value)
+    assert "s3cret" not in str(refused.value)
