@@ -24,6 +24,7 @@ from typing import IO, Iterator
 from pilotscope.errors import (ChecksumMismatchError, DatasetUnavailableError, PilotScopeError,
                                UnknownDatasetError)
 from pilotscope.paths import state_dir
+from pilotscope.sql_scanner import split_statements
 
 DATA_DIR_ENV = "PILOTSCOPE_DATA_DIR"
 BUILTIN_MANIFESTS = Path(__file__).resolve().parent / "dataset_manifests"
@@ -168,11 +169,10 @@ class Dataset:
         return sha256_of(self.dump_path())
 
     def workload(self, kind: str) -> list[str]:
-        """The workload's SQL statements (one per `;`)."""
+        """The workload's SQL statements, split where psql would split them; comments alone are no statement."""
         if kind not in self.workloads:
             raise PilotScopeError(f"Dataset {self.name!r} has no {kind!r} workload; it has {sorted(self.workloads)}.")
-        text = self.file(self.workloads[kind]).read_text()
-        return [stmt.strip() for stmt in text.split(";") if stmt.strip()]
+        return split_statements(self.file(self.workloads[kind]).read_text())
 
 
 def available_datasets() -> dict[str, Dataset]:
