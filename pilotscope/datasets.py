@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import hmac
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import tarfile
@@ -21,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Iterator
 
+from pilotscope.dump_filter import checked_dump
 from pilotscope.errors import (ChecksumMismatchError, DatasetUnavailableError, PilotScopeError,
                                UnknownDatasetError)
 from pilotscope.paths import state_dir
@@ -29,6 +32,7 @@ from pilotscope.sql_scanner import split_statements
 DATA_DIR_ENV = "PILOTSCOPE_DATA_DIR"
 BUILTIN_MANIFESTS = Path(__file__).resolve().parent / "dataset_manifests"
 WORKLOAD_KINDS = ("train", "test", "fast")
+MAX_NAME_BYTES = 63  # PostgreSQL cuts longer identifiers, so a longer name would load and drop other databases
 
 _verified: dict[tuple[str, int, int], str] = {}
 
@@ -213,22 +217,88 @@ def load_fast_sql(name: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ loading
+LOADER_ROLE = "pilotscope_loader"
+_SCRATCH_SUFFIX = "__loading"
+_PSQL_RESTRICT_SINCE = {13: 22, 14: 19, 15: 14, 16: 10, 17: 6}  # minor releases that added \restrict
+
+
 def _open_dump(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def _dump_without_owners(path: Path) -> Iterator[bytes]:
-    """The dump's lines minus `ALTER … OWNER TO …`, so it loads as any user; COPY data passes untouched."""
-    in_copy = False
-    with _open_dump(path) as dump:
-        for line in dump:
-            if in_copy:
-                in_copy = line != b"\\.\n"
-            elif line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
-                in_copy = True
-            elif line.startswith(b"ALTER ") and b" OWNER TO " in line:
-                continue
-            yield line
+def _scratch_name(dbname: str) -> str:
+    """The database a load goes into before it is renamed into place: a distinct name within 63 bytes."""
+    name = dbname + _SCRATCH_SUFFIX
+    if len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    return f"{dbname[:40]}{_SCRATCH_SUFFIX}_{hashlib.sha256(dbname.encode()).hexdigest()[:12]}"
+
+
+def _loading_login(admin, config) -> tuple[str, str | None]:
+    """The role psql restores a dump as: never a superuser, so the server refuses its program and file access.
+
+    A superuser admin loads through `pilotscope_loader` (no attributes, no memberships; its password
+    is derived from the admin's, so concurrent loads agree on it); any other admin loads as itself.
+    """
+    from psycopg2 import sql as pgsql
+    kwargs = config.connection_kwargs("postgres")
+    with admin.cursor() as cur:
+        cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        if not cur.fetchone()[0]:
+            return kwargs["user"], kwargs.get("password")
+        password = kwargs.get("password")
+        if password is not None:
+            password = hmac.new(password.encode(), LOADER_ROLE.encode(), "sha256").hexdigest()
+        cur.execute("SELECT pg_advisory_lock(hashtext(%s))", ("pilotscope-loader-role",))
+        try:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (LOADER_ROLE,))
+            verb = "ALTER" if cur.fetchone() else "CREATE"
+            cur.execute(pgsql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                                  "PASSWORD {}").format(pgsql.SQL(verb), pgsql.Identifier(LOADER_ROLE),
+                                                        pgsql.Literal(password)))
+            # a dump ran as this role before and may have set defaults for it (e.g. standard_conforming_strings)
+            cur.execute(pgsql.SQL("ALTER ROLE {} RESET ALL").format(pgsql.Identifier(LOADER_ROLE)))
+        finally:
+            cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", ("pilotscope-loader-role",))
+    return LOADER_ROLE, password
+
+
+def _psql_restricts(version: str) -> bool:
+    """Whether this psql has `\\restrict` (no meta-command runs after it)."""
+    major, minor = (int(part) for part in version.split()[1].split(".")[:2])
+    return major > max(_PSQL_RESTRICT_SINCE) or minor >= _PSQL_RESTRICT_SINCE.get(major, 10 ** 6)
+
+
+def _restore(dump: Path, config, dbname: str, login: tuple[str, str | None]) -> None:
+    """Pipe the checked dump to psql, in one transaction, as `login`, in psql's restricted mode.
+
+    On any error psql is killed before its input ends, so nothing of the dump is committed.
+    """
+    from pilotscope.extension_installer import pg_installation
+    kwargs = config.connection_kwargs(dbname)
+    user, password = login
+    env = {**os.environ, "PGHOST": kwargs["host"], "PGPORT": str(kwargs["port"]),
+           "PGUSER": user, "PGDATABASE": dbname, "PGPASSWORD": password or ""}
+    pg = pg_installation()
+    proc = subprocess.Popen([str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+                             "-f", "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=env)
+    try:
+        if _psql_restricts(pg.version):
+            proc.stdin.write(b"\\restrict " + secrets.token_hex(16).encode() + b"\n")
+        with _open_dump(dump) as source:
+            for piece in checked_dump(source):
+                proc.stdin.write(piece)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    stderr = proc.stderr.read().decode(errors="replace")
+    if proc.wait() != 0:
+        raise PilotScopeError(f"Loading {dump} into {dbname} failed:\n{stderr.strip()[-3000:]}")
 
 
 def _loaded_marker(conn, dbname: str) -> dict | None:
@@ -266,7 +336,6 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
     from psycopg2 import sql as pgsql
 
     from pilotscope import db
-    from pilotscope.extension_installer import pg_installation
     from pilotscope.PilotConfig import PostgreSQLConfig
 
     dataset = get_dataset(name)
@@ -280,32 +349,25 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
         marker = _loaded_marker(admin, dbname)
         if not force and marker and marker.get("dataset") == dataset.name and marker.get("sha256") == fingerprint:
             return dbname
-        scratch = f"{dbname}__loading"
+        scratch = _scratch_name(dbname)
+        login = _loading_login(admin, config)
         with admin.cursor() as cur:
             cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(scratch)))
-            cur.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(pgsql.Identifier(scratch)))
-        kwargs = config.connection_kwargs(scratch)
-        env = {**os.environ, "PGHOST": kwargs["host"], "PGPORT": str(kwargs["port"]),
-               "PGUSER": kwargs["user"], "PGDATABASE": scratch, "PGPASSWORD": kwargs.get("password") or ""}
-        psql = pg_installation().bindir / "psql"
-        proc = subprocess.Popen([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+            cur.execute(pgsql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(
+                pgsql.Identifier(scratch), pgsql.Identifier(login[0])))
         try:
-            for line in _dump_without_owners(dataset.dump_path()):
-                proc.stdin.write(line)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        stderr = proc.stderr.read().decode(errors="replace")
-        if proc.wait() != 0:
-            raise PilotScopeError(f"Loading {dataset.dump_path()} into {scratch} failed:\n{stderr.strip()[-3000:]}")
-        loaded = db.connect(config, scratch, autocommit=True)
-        try:
-            with loaded.cursor() as cur:
-                cur.execute("CREATE EXTENSION IF NOT EXISTS pilotscope")
-                cur.execute("VACUUM (ANALYZE)")
-        finally:
-            loaded.close()
+            _restore(dataset.dump_path(), config, scratch, login)
+            loaded = db.connect(config, scratch, autocommit=True)
+            try:
+                with loaded.cursor() as cur:
+                    cur.execute("CREATE EXTENSION IF NOT EXISTS pilotscope")
+                    cur.execute("VACUUM (ANALYZE)")
+            finally:
+                loaded.close()
+        except BaseException:
+            with admin.cursor() as cur:  # no half-loaded database stays behind
+                cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(scratch)))
+            raise
         marker = {"dataset": dataset.name, "sha256": fingerprint,
                   "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         with admin.cursor() as cur:
