@@ -10,22 +10,25 @@ from __future__ import annotations
 import gzip
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
-import tarfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Iterator
+from urllib.parse import urlparse
 
+from pilotscope.dataset_archive import extract_dump
 from pilotscope.dump_filter import checked_dump
-from pilotscope.errors import (ChecksumMismatchError, DatasetUnavailableError, PilotScopeError,
-                               UnknownDatasetError)
+from pilotscope.errors import (ChecksumMismatchError, DatasetUnavailableError, InvalidDatasetError,
+                               PilotScopeError, UnknownDatasetError)
 from pilotscope.paths import state_dir
 from pilotscope.sql_scanner import split_statements
 
@@ -33,6 +36,7 @@ DATA_DIR_ENV = "PILOTSCOPE_DATA_DIR"
 BUILTIN_MANIFESTS = Path(__file__).resolve().parent / "dataset_manifests"
 WORKLOAD_KINDS = ("train", "test", "fast")
 MAX_NAME_BYTES = 63  # PostgreSQL cuts longer identifiers, so a longer name would load and drop other databases
+_DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 _verified: dict[tuple[str, int, int], str] = {}
 
@@ -82,6 +86,40 @@ def _download(url: str, target: Path, expected_sha256: str | None) -> Path:
     return target
 
 
+def check_database_name(name: object) -> None:
+    """A dataset's name names its database and its folders: a plain name PostgreSQL keeps whole."""
+    if not isinstance(name, str) or not _DATABASE_NAME.fullmatch(name) or len(name.encode()) > MAX_NAME_BYTES:
+        raise InvalidDatasetError(
+            f"{name!r} is no usable dataset or database name: use letters, digits, `_` and `-`, starting with "
+            f"a letter or `_`, at most {MAX_NAME_BYTES} bytes (PostgreSQL cuts longer names).")
+
+
+def _check_relative_path(key: str, filename: object) -> None:
+    path = PurePosixPath(filename) if isinstance(filename, str) else None
+    if path is None or not filename or path.is_absolute() or ".." in path.parts or "\\" in filename:
+        raise InvalidDatasetError(f"`{key}` is {filename!r}; it must name a file inside the dataset's folder "
+                                  f"(a relative path without `..`).")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(key: str, url: object) -> None:
+    """https:// anywhere; http:// only to this machine (a test's server); nothing else (no file://)."""
+    try:
+        parsed = urlparse(url)
+        scheme, host = parsed.scheme, parsed.hostname
+    except (TypeError, ValueError, AttributeError):
+        scheme, host = "", None
+    if not host or not (scheme == "https" or (scheme == "http" and _is_loopback(host))):
+        raise InvalidDatasetError(f"`{key}` is {url!r}; it must be an https:// URL (http:// only to "
+                                  f"localhost, for tests).")
+
+
 @dataclass(frozen=True)
 class Dataset:
     """A dataset manifest and where its files are."""
@@ -95,42 +133,74 @@ class Dataset:
     upstream_base_url: str | None = None
     archive: dict | None = None  # {"url": ..., "sha256": ...} for datasets shipped as one tarball
     folder: Path | None = None  # the folder the manifest came from (None for built-ins)
-    _search: tuple[Path, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_manifest(cls, manifest_path: Path, folder: Path | None) -> "Dataset":
         try:
             raw = json.loads(manifest_path.read_text())
-            return cls(name=raw["name"], description=raw.get("description", ""), dump=raw.get("dump"),
-                       workloads=dict(raw.get("workloads", {})), sha256=dict(raw.get("sha256", {})),
-                       source=raw.get("source", ""), upstream_base_url=raw.get("upstream_base_url"),
-                       archive=raw.get("archive"), folder=folder)
+            dataset = cls(name=raw["name"], description=raw.get("description", ""), dump=raw.get("dump"),
+                          workloads=dict(raw.get("workloads", {})), sha256=dict(raw.get("sha256", {})),
+                          source=raw.get("source", ""), upstream_base_url=raw.get("upstream_base_url"),
+                          archive=raw.get("archive"), folder=folder)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise PilotScopeError(f"Invalid dataset manifest {manifest_path}: {exc!r}. "
-                                  f"It needs at least `name`, `dump` and `workloads`.") from exc
+            raise InvalidDatasetError(f"Invalid dataset manifest {manifest_path}: {exc!r}. "
+                                      f"It needs at least `name`, `dump` and `workloads`.") from exc
+        try:
+            dataset._check()
+        except InvalidDatasetError as exc:
+            raise InvalidDatasetError(f"Invalid dataset manifest {manifest_path}: {exc}") from None
+        return dataset
 
-    def _candidates(self, filename: str) -> Iterator[Path]:
+    def _check(self) -> None:
+        """A manifest comes from outside: its name is a database name, its files stay in its folder."""
+        check_database_name(self.name)
+        for key, filename in [("dump", self.dump), *((f"workloads.{k}", v) for k, v in self.workloads.items())]:
+            if filename is not None:
+                _check_relative_path(key, filename)
+        if self.upstream_base_url is not None:
+            _check_url("upstream_base_url", self.upstream_base_url)
+        if self.archive is not None:
+            _check_url("archive.url", self.archive["url"])
+            _check_relative_path("archive.url", self.archive["url"].rsplit("/", 1)[-1])
+
+    def _folders(self) -> Iterator[Path]:
+        """Where the dataset's files may be, in lookup order."""
         if self.folder is not None:
-            yield self.folder / filename
+            yield self.folder
         for base in data_dirs():
-            yield base / self.name / filename
-        yield download_dir() / self.name / filename
+            yield base / self.name
+        yield download_dir() / self.name
+
+    def _local_copy(self, filename: str) -> Path | None:
+        """The first copy of `filename` in the dataset's folders; a link leading out of its folder is an error."""
+        for folder in self._folders():
+            path = folder / filename
+            if path.is_file():
+                if not path.resolve().is_relative_to(folder.resolve()):
+                    raise InvalidDatasetError(
+                        f"{path} leads out of the dataset's folder (to {path.resolve()}). A dataset's files "
+                        f"stay inside its folder: replace the link with the file itself.")
+                return path
+        return None
+
+    def _verified(self, path: Path, expected: str | None) -> Path:
+        if expected and sha256_of(path) != expected:
+            raise ChecksumMismatchError(
+                f"{path} has SHA-256 {sha256_of(path)}, but dataset {self.name!r} expects {expected}. "
+                f"The file is corrupt or was changed: restore it (or update the manifest's sha256 "
+                f"if you changed it on purpose).")
+        return path
 
     def file(self, filename: str) -> Path:
         """A verified local copy of one of the dataset's files, downloading it if needed."""
         expected = self.sha256.get(filename)
-        for path in self._candidates(filename):
-            if path.is_file():
-                if expected and sha256_of(path) != expected:
-                    raise ChecksumMismatchError(
-                        f"{path} has SHA-256 {sha256_of(path)}, but dataset {self.name!r} expects {expected}. "
-                        f"The file is corrupt or was changed: restore it (or update the manifest's sha256 "
-                        f"if you changed it on purpose).")
-                return path
+        path = self._local_copy(filename)
+        if path is not None:
+            return self._verified(path, expected)
         if not self.upstream_base_url:
             raise DatasetUnavailableError(
                 f"Dataset {self.name!r} needs {filename}, which is in none of "
-                f"{[str(p.parent) for p in self._candidates(filename)]} and has no upstream to download from. "
+                f"{[str(p) for p in self._folders()]} and has no upstream to download from. "
                 f"Set {DATA_DIR_ENV} to the folder that holds {self.name}/.")
         return _download(self.upstream_base_url.rstrip("/") + "/" + filename,
                          download_dir() / self.name / filename, expected)
@@ -140,30 +210,14 @@ class Dataset:
         if self.dump:
             return self.file(self.dump)
         if not self.archive:
-            raise PilotScopeError(f"Dataset {self.name!r} names neither a `dump` nor an `archive`.")
-        url = self.archive["url"]
-        cache = download_dir() / self.name
-        tarball = cache / url.rsplit("/", 1)[-1]
-        if not tarball.is_file():
-            for base in data_dirs():
-                if (base / self.name / tarball.name).is_file():
-                    tarball = base / self.name / tarball.name
-                    break
-        if not tarball.is_file():
-            _download(url, tarball, self.archive.get("sha256"))
-        elif self.archive.get("sha256") and sha256_of(tarball) != self.archive["sha256"]:
-            raise ChecksumMismatchError(
-                f"{tarball} has SHA-256 {sha256_of(tarball)}, but dataset {self.name!r} expects "
-                f"{self.archive['sha256']}. Delete it to download it again.")
-        extracted = cache / "extracted"
-        if not extracted.is_dir():
-            with tarfile.open(tarball) as archive:
-                archive.extractall(cache / "extracted.part", filter="data")
-            (cache / "extracted.part").rename(extracted)
-        dumps = sorted(p for p in extracted.rglob("*") if p.is_file())
-        if not dumps:
-            raise PilotScopeError(f"{tarball} contains no files; delete it to download it again.")
-        return dumps[0]
+            raise InvalidDatasetError(f"Dataset {self.name!r} names neither a `dump` nor an `archive`.")
+        url, expected = self.archive["url"], self.archive.get("sha256")
+        tarball_name = url.rsplit("/", 1)[-1]
+        tarball = self._local_copy(tarball_name)
+        if tarball is None:
+            tarball = _download(url, download_dir() / self.name / tarball_name, expected)
+        self._verified(tarball, expected)
+        return extract_dump(tarball, download_dir() / self.name / "extracted")
 
     def fingerprint(self) -> str:
         """What identifies the loaded content: the dump's checksum."""
@@ -341,6 +395,7 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
     dataset = get_dataset(name)
     config = config or PostgreSQLConfig(db=name)
     dbname = dbname or dataset.name
+    check_database_name(dbname)
     fingerprint = dataset.fingerprint()
     admin = db.connect(config, "postgres", autocommit=True)
     try:

@@ -115,7 +115,7 @@ def test_unreachable_upstream_says_how_to_use_a_data_dir(data_dir, monkeypatch, 
 def test_load_once_then_noop_then_reload_when_the_dump_changes(stats_tiny_config, data_dir, worker_id_suffix):
     name = f"tiny_{worker_id_suffix}"
     make_dataset(data_dir, name, 100)
-    assert load_dataset(name, stats_tiny_config) == name
+    assert load_dataset(name, stats_tiny_config, force=True) == name  # whatever an interrupted run left
     conn = db.connect(stats_tiny_config, name, autocommit=True)
     with conn.cursor() as cur:
         cur.execute("SELECT count(*), (SELECT count(*) FROM pg_extension WHERE extname = 'pilotscope') FROM t")
@@ -219,3 +219,14 @@ def test_psql_runs_no_meta_command_the_filter_cannot_see(stats_tiny_config, data
     assert not marker_file.exists()
     assert not {name, f"{name}__loading"} & databases(stats_tiny_config)
 
+
+def test_a_name_of_63_bytes_loads_under_exactly_that_name(stats_tiny_config, data_dir, worker_id_suffix):
+    name = f"n{worker_id_suffix}_".ljust(63, "x")
+    make_dataset(data_dir, name, 20)
+    assert load_dataset(name, stats_tiny_config) == name
+    conn = db.connect(stats_tiny_config, name)
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_database(), count(*) FROM t")
+        assert cur.fetchone() == (name, 20)
+    conn.close()
+    drop_database(stats_tiny_config, name)
