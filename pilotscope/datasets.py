@@ -318,8 +318,11 @@ def _loading_login(admin, config) -> tuple[str, str | None]:
 
 
 def _psql_restricts(version: str) -> bool:
-    """Whether this psql has `\\restrict` (no meta-command runs after it)."""
-    major, minor = (int(part) for part in version.split()[1].split(".")[:2])
+    """Whether this psql (`pg_config --version`) has `\\restrict`: no meta-command runs after it."""
+    release = re.search(r"(\d+)\.(\d+)", version)
+    if release is None:  # a development build: assume the older behaviour
+        return False
+    major, minor = int(release[1]), int(release[2])
     return major > max(_PSQL_RESTRICT_SINCE) or minor >= _PSQL_RESTRICT_SINCE.get(major, 10 ** 6)
 
 
@@ -415,6 +418,8 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
             loaded = db.connect(config, scratch, autocommit=True)
             try:
                 with loaded.cursor() as cur:
+                    # settings the dump gave its database would apply to every later session in it
+                    cur.execute(pgsql.SQL("ALTER DATABASE {} RESET ALL").format(pgsql.Identifier(scratch)))
                     cur.execute("CREATE EXTENSION IF NOT EXISTS pilotscope")
                     cur.execute("VACUUM (ANALYZE)")
             finally:

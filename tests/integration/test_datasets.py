@@ -230,3 +230,17 @@ def test_a_name_of_63_bytes_loads_under_exactly_that_name(stats_tiny_config, dat
         assert cur.fetchone() == (name, 20)
     conn.close()
     drop_database(stats_tiny_config, name)
+
+
+def test_settings_a_dump_gives_its_database_are_dropped(stats_tiny_config, data_dir, worker_id_suffix):
+    """They would apply to every later session in the database, the benchmark's included."""
+    name = f"settings_{worker_id_suffix}"
+    make_dataset(data_dir, name, 10, extra_sql=f"ALTER DATABASE \"{name}__loading\" SET search_path = evil, public;\n")
+    load_dataset(name, stats_tiny_config, force=True)
+    conn = db.connect(stats_tiny_config, name)
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_setting('search_path'), (SELECT count(*) FROM pg_db_role_setting s "
+                    "JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = current_database())")
+        assert cur.fetchone() == ('"$user", public', 0)
+    conn.close()
+    drop_database(stats_tiny_config, name)
