@@ -9,25 +9,34 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import hmac
+import ipaddress
 import json
 import os
+import re
+import secrets
 import shutil
 import subprocess
-import tarfile
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Iterator
+from urllib.parse import urlparse
 
-from pilotscope.errors import (ChecksumMismatchError, DatasetUnavailableError, PilotScopeError,
-                               UnknownDatasetError)
+from pilotscope.dataset_archive import extract_dump
+from pilotscope.dump_filter import checked_dump
+from pilotscope.errors import (ChecksumMismatchError, DatasetUnavailableError, InvalidDatasetError,
+                               PilotScopeError, UnknownDatasetError)
 from pilotscope.paths import state_dir
+from pilotscope.sql_scanner import split_statements
 
 DATA_DIR_ENV = "PILOTSCOPE_DATA_DIR"
 BUILTIN_MANIFESTS = Path(__file__).resolve().parent / "dataset_manifests"
 WORKLOAD_KINDS = ("train", "test", "fast")
+MAX_NAME_BYTES = 63  # PostgreSQL cuts longer identifiers, so a longer name would load and drop other databases
+_DATABASE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 _verified: dict[tuple[str, int, int], str] = {}
 
@@ -77,6 +86,40 @@ def _download(url: str, target: Path, expected_sha256: str | None) -> Path:
     return target
 
 
+def check_database_name(name: object) -> None:
+    """A dataset's name names its database and its folders: a plain name PostgreSQL keeps whole."""
+    if not isinstance(name, str) or not _DATABASE_NAME.fullmatch(name) or len(name.encode()) > MAX_NAME_BYTES:
+        raise InvalidDatasetError(
+            f"{name!r} is no usable dataset or database name: use letters, digits, `_` and `-`, starting with "
+            f"a letter or `_`, at most {MAX_NAME_BYTES} bytes (PostgreSQL cuts longer names).")
+
+
+def _check_relative_path(key: str, filename: object) -> None:
+    path = PurePosixPath(filename) if isinstance(filename, str) else None
+    if path is None or not filename or path.is_absolute() or ".." in path.parts or "\\" in filename:
+        raise InvalidDatasetError(f"`{key}` is {filename!r}; it must name a file inside the dataset's folder "
+                                  f"(a relative path without `..`).")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(key: str, url: object) -> None:
+    """https:// anywhere; http:// only to this machine (a test's server); nothing else (no file://)."""
+    try:
+        parsed = urlparse(url)
+        scheme, host = parsed.scheme, parsed.hostname
+    except (TypeError, ValueError, AttributeError):
+        scheme, host = "", None
+    if not host or not (scheme == "https" or (scheme == "http" and _is_loopback(host))):
+        raise InvalidDatasetError(f"`{key}` is {url!r}; it must be an https:// URL (http:// only to "
+                                  f"localhost, for tests).")
+
+
 @dataclass(frozen=True)
 class Dataset:
     """A dataset manifest and where its files are."""
@@ -90,42 +133,74 @@ class Dataset:
     upstream_base_url: str | None = None
     archive: dict | None = None  # {"url": ..., "sha256": ...} for datasets shipped as one tarball
     folder: Path | None = None  # the folder the manifest came from (None for built-ins)
-    _search: tuple[Path, ...] = field(default=(), repr=False)
 
     @classmethod
     def from_manifest(cls, manifest_path: Path, folder: Path | None) -> "Dataset":
         try:
             raw = json.loads(manifest_path.read_text())
-            return cls(name=raw["name"], description=raw.get("description", ""), dump=raw.get("dump"),
-                       workloads=dict(raw.get("workloads", {})), sha256=dict(raw.get("sha256", {})),
-                       source=raw.get("source", ""), upstream_base_url=raw.get("upstream_base_url"),
-                       archive=raw.get("archive"), folder=folder)
+            dataset = cls(name=raw["name"], description=raw.get("description", ""), dump=raw.get("dump"),
+                          workloads=dict(raw.get("workloads", {})), sha256=dict(raw.get("sha256", {})),
+                          source=raw.get("source", ""), upstream_base_url=raw.get("upstream_base_url"),
+                          archive=raw.get("archive"), folder=folder)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise PilotScopeError(f"Invalid dataset manifest {manifest_path}: {exc!r}. "
-                                  f"It needs at least `name`, `dump` and `workloads`.") from exc
+            raise InvalidDatasetError(f"Invalid dataset manifest {manifest_path}: {exc!r}. "
+                                      f"It needs at least `name`, `dump` and `workloads`.") from exc
+        try:
+            dataset._check()
+        except InvalidDatasetError as exc:
+            raise InvalidDatasetError(f"Invalid dataset manifest {manifest_path}: {exc}") from None
+        return dataset
 
-    def _candidates(self, filename: str) -> Iterator[Path]:
+    def _check(self) -> None:
+        """A manifest comes from outside: its name is a database name, its files stay in its folder."""
+        check_database_name(self.name)
+        for key, filename in [("dump", self.dump), *((f"workloads.{k}", v) for k, v in self.workloads.items())]:
+            if filename is not None:
+                _check_relative_path(key, filename)
+        if self.upstream_base_url is not None:
+            _check_url("upstream_base_url", self.upstream_base_url)
+        if self.archive is not None:
+            _check_url("archive.url", self.archive["url"])
+            _check_relative_path("archive.url", self.archive["url"].rsplit("/", 1)[-1])
+
+    def _folders(self) -> Iterator[Path]:
+        """Where the dataset's files may be, in lookup order."""
         if self.folder is not None:
-            yield self.folder / filename
+            yield self.folder
         for base in data_dirs():
-            yield base / self.name / filename
-        yield download_dir() / self.name / filename
+            yield base / self.name
+        yield download_dir() / self.name
+
+    def _local_copy(self, filename: str) -> Path | None:
+        """The first copy of `filename` in the dataset's folders; a link leading out of its folder is an error."""
+        for folder in self._folders():
+            path = folder / filename
+            if path.is_file():
+                if not path.resolve().is_relative_to(folder.resolve()):
+                    raise InvalidDatasetError(
+                        f"{path} leads out of the dataset's folder (to {path.resolve()}). A dataset's files "
+                        f"stay inside its folder: replace the link with the file itself.")
+                return path
+        return None
+
+    def _verified(self, path: Path, expected: str | None) -> Path:
+        if expected and sha256_of(path) != expected:
+            raise ChecksumMismatchError(
+                f"{path} has SHA-256 {sha256_of(path)}, but dataset {self.name!r} expects {expected}. "
+                f"The file is corrupt or was changed: restore it (or update the manifest's sha256 "
+                f"if you changed it on purpose).")
+        return path
 
     def file(self, filename: str) -> Path:
         """A verified local copy of one of the dataset's files, downloading it if needed."""
         expected = self.sha256.get(filename)
-        for path in self._candidates(filename):
-            if path.is_file():
-                if expected and sha256_of(path) != expected:
-                    raise ChecksumMismatchError(
-                        f"{path} has SHA-256 {sha256_of(path)}, but dataset {self.name!r} expects {expected}. "
-                        f"The file is corrupt or was changed: restore it (or update the manifest's sha256 "
-                        f"if you changed it on purpose).")
-                return path
+        path = self._local_copy(filename)
+        if path is not None:
+            return self._verified(path, expected)
         if not self.upstream_base_url:
             raise DatasetUnavailableError(
                 f"Dataset {self.name!r} needs {filename}, which is in none of "
-                f"{[str(p.parent) for p in self._candidates(filename)]} and has no upstream to download from. "
+                f"{[str(p) for p in self._folders()]} and has no upstream to download from. "
                 f"Set {DATA_DIR_ENV} to the folder that holds {self.name}/.")
         return _download(self.upstream_base_url.rstrip("/") + "/" + filename,
                          download_dir() / self.name / filename, expected)
@@ -135,30 +210,14 @@ class Dataset:
         if self.dump:
             return self.file(self.dump)
         if not self.archive:
-            raise PilotScopeError(f"Dataset {self.name!r} names neither a `dump` nor an `archive`.")
-        url = self.archive["url"]
-        cache = download_dir() / self.name
-        tarball = cache / url.rsplit("/", 1)[-1]
-        if not tarball.is_file():
-            for base in data_dirs():
-                if (base / self.name / tarball.name).is_file():
-                    tarball = base / self.name / tarball.name
-                    break
-        if not tarball.is_file():
-            _download(url, tarball, self.archive.get("sha256"))
-        elif self.archive.get("sha256") and sha256_of(tarball) != self.archive["sha256"]:
-            raise ChecksumMismatchError(
-                f"{tarball} has SHA-256 {sha256_of(tarball)}, but dataset {self.name!r} expects "
-                f"{self.archive['sha256']}. Delete it to download it again.")
-        extracted = cache / "extracted"
-        if not extracted.is_dir():
-            with tarfile.open(tarball) as archive:
-                archive.extractall(cache / "extracted.part", filter="data")
-            (cache / "extracted.part").rename(extracted)
-        dumps = sorted(p for p in extracted.rglob("*") if p.is_file())
-        if not dumps:
-            raise PilotScopeError(f"{tarball} contains no files; delete it to download it again.")
-        return dumps[0]
+            raise InvalidDatasetError(f"Dataset {self.name!r} names neither a `dump` nor an `archive`.")
+        url, expected = self.archive["url"], self.archive.get("sha256")
+        tarball_name = url.rsplit("/", 1)[-1]
+        tarball = self._local_copy(tarball_name)
+        if tarball is None:
+            tarball = _download(url, download_dir() / self.name / tarball_name, expected)
+        self._verified(tarball, expected)
+        return extract_dump(tarball, download_dir() / self.name / "extracted")
 
     def fingerprint(self) -> str:
         """What identifies the loaded content: the dump's checksum."""
@@ -168,11 +227,10 @@ class Dataset:
         return sha256_of(self.dump_path())
 
     def workload(self, kind: str) -> list[str]:
-        """The workload's SQL statements (one per `;`)."""
+        """The workload's SQL statements, split where psql would split them; comments alone are no statement."""
         if kind not in self.workloads:
             raise PilotScopeError(f"Dataset {self.name!r} has no {kind!r} workload; it has {sorted(self.workloads)}.")
-        text = self.file(self.workloads[kind]).read_text()
-        return [stmt.strip() for stmt in text.split(";") if stmt.strip()]
+        return split_statements(self.file(self.workloads[kind]).read_text())
 
 
 def available_datasets() -> dict[str, Dataset]:
@@ -213,22 +271,103 @@ def load_fast_sql(name: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ loading
+LOADER_ROLE = "pilotscope_loader"
+_SCRATCH_SUFFIX = "__loading"
+_PSQL_RESTRICT_SINCE = {13: 22, 14: 19, 15: 14, 16: 10, 17: 6}  # minor releases that added \restrict
+
+
 def _open_dump(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 
-def _dump_without_owners(path: Path) -> Iterator[bytes]:
-    """The dump's lines minus `ALTER … OWNER TO …`, so it loads as any user; COPY data passes untouched."""
-    in_copy = False
-    with _open_dump(path) as dump:
-        for line in dump:
-            if in_copy:
-                in_copy = line != b"\\.\n"
-            elif line.startswith(b"COPY ") and line.rstrip().endswith(b"FROM stdin;"):
-                in_copy = True
-            elif line.startswith(b"ALTER ") and b" OWNER TO " in line:
-                continue
-            yield line
+def _scratch_name(dbname: str) -> str:
+    """The database a load goes into before it is renamed into place: a distinct name within 63 bytes."""
+    name = dbname + _SCRATCH_SUFFIX
+    if len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    return f"{dbname[:40]}{_SCRATCH_SUFFIX}_{hashlib.sha256(dbname.encode()).hexdigest()[:12]}"
+
+
+def _loading_login(admin, config) -> dict:
+    """psycopg2-style connection settings psql restores a dump with: never a superuser's, so the
+    server refuses the dump's program and file access.
+
+    A superuser admin loads through `pilotscope_loader` (no attributes, no memberships; its password
+    is derived from the admin's, so concurrent loads agree on it, and reaches libpq through a private
+    passfile); any other admin loads as itself.
+    """
+    from psycopg2 import sql as pgsql
+
+    from pilotscope.credentials import Secret, private_passfile
+    kwargs = config.connection_kwargs("postgres")
+    with admin.cursor() as cur:
+        cur.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        if not cur.fetchone()[0]:
+            return kwargs
+        password = Secret(hmac.new(_admin_password(config).encode(), LOADER_ROLE.encode(), "sha256").hexdigest())
+        cur.execute("SELECT pg_advisory_lock(hashtext(%s))", ("pilotscope-loader-role",))
+        try:
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (LOADER_ROLE,))
+            verb = "ALTER" if cur.fetchone() else "CREATE"
+            cur.execute("SET log_min_error_statement = panic")  # the statement below holds a password
+            cur.execute(pgsql.SQL("{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                                  "PASSWORD {}").format(pgsql.SQL(verb), pgsql.Identifier(LOADER_ROLE),
+                                                        pgsql.Literal(str(password))))
+            cur.execute("RESET log_min_error_statement")
+            # a dump ran as this role before and may have set defaults for it (e.g. standard_conforming_strings)
+            cur.execute(pgsql.SQL("ALTER ROLE {} RESET ALL").format(pgsql.Identifier(LOADER_ROLE)))
+        finally:
+            cur.execute("SELECT pg_advisory_unlock(hashtext(%s))", ("pilotscope-loader-role",))
+    return {**{k: v for k, v in kwargs.items() if k != "passfile"}, "user": LOADER_ROLE,
+            "passfile": str(private_passfile(LOADER_ROLE, password))}
+
+
+def _admin_password(config) -> str:
+    """The admin's password, from which the loader role's is derived (empty when it has none)."""
+    if config.is_embedded:
+        from pilotscope.embedded_server import EmbeddedServer
+        return EmbeddedServer().ensure_started().password
+    return config.db_user_pwd or ""
+
+
+def _psql_restricts(version: str) -> bool:
+    """Whether this psql (`pg_config --version`) has `\\restrict`: no meta-command runs after it."""
+    release = re.search(r"(\d+)\.(\d+)", version)
+    if release is None:  # a development build: assume the older behaviour
+        return False
+    major, minor = int(release[1]), int(release[2])
+    return major > max(_PSQL_RESTRICT_SINCE) or minor >= _PSQL_RESTRICT_SINCE.get(major, 10 ** 6)
+
+
+def _restore(dump: Path, dbname: str, login: dict) -> None:
+    """Pipe the checked dump to psql, in one transaction, as `login`, in psql's restricted mode.
+
+    On any error psql is killed before its input ends, so nothing of the dump is committed.
+    """
+    from psycopg2.extensions import make_dsn
+
+    from pilotscope.extension_installer import pg_installation
+    conninfo = make_dsn(**{**login, "dbname": dbname})  # names a passfile, holds no password
+    pg = pg_installation()
+    proc = subprocess.Popen([str(pg.bindir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
+                             "-d", conninfo, "-f", "-"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        if _psql_restricts(pg.version):
+            proc.stdin.write(b"\\restrict " + secrets.token_hex(16).encode() + b"\n")
+        with _open_dump(dump) as source:
+            for piece in checked_dump(source):
+                proc.stdin.write(piece)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    stderr = proc.stderr.read().decode(errors="replace")
+    if proc.wait() != 0:
+        raise PilotScopeError(f"Loading {dump} into {dbname} failed:\n{stderr.strip()[-3000:]}")
 
 
 def _loaded_marker(conn, dbname: str) -> dict | None:
@@ -264,15 +403,14 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
     place, so an interrupted load never leaves a half-loaded database behind. Returns the database name.
     """
     from psycopg2 import sql as pgsql
-    from psycopg2.extensions import make_dsn
 
     from pilotscope import db
-    from pilotscope.extension_installer import pg_installation
     from pilotscope.PilotConfig import PostgreSQLConfig
 
     dataset = get_dataset(name)
     config = config or PostgreSQLConfig(db=name)
     dbname = dbname or dataset.name
+    check_database_name(dbname)
     fingerprint = dataset.fingerprint()
     admin = db.connect(config, "postgres", autocommit=True)
     try:
@@ -281,31 +419,27 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
         marker = _loaded_marker(admin, dbname)
         if not force and marker and marker.get("dataset") == dataset.name and marker.get("sha256") == fingerprint:
             return dbname
-        scratch = f"{dbname}__loading"
+        scratch = _scratch_name(dbname)
+        login = _loading_login(admin, config)
         with admin.cursor() as cur:
             cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(scratch)))
-            cur.execute(pgsql.SQL("CREATE DATABASE {} TEMPLATE template0").format(pgsql.Identifier(scratch)))
-        conninfo = make_dsn(**config.connection_kwargs(scratch))  # names a passfile, holds no password
-        psql = pg_installation().bindir / "psql"
-        proc = subprocess.Popen([str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-                                 "-d", conninfo, "-f", "-"],
-                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            cur.execute(pgsql.SQL("CREATE DATABASE {} OWNER {} TEMPLATE template0").format(
+                pgsql.Identifier(scratch), pgsql.Identifier(login["user"])))
         try:
-            for line in _dump_without_owners(dataset.dump_path()):
-                proc.stdin.write(line)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        stderr = proc.stderr.read().decode(errors="replace")
-        if proc.wait() != 0:
-            raise PilotScopeError(f"Loading {dataset.dump_path()} into {scratch} failed:\n{stderr.strip()[-3000:]}")
-        loaded = db.connect(config, scratch, autocommit=True)
-        try:
-            with loaded.cursor() as cur:
-                cur.execute("CREATE EXTENSION IF NOT EXISTS pilotscope")
-                cur.execute("VACUUM (ANALYZE)")
-        finally:
-            loaded.close()
+            _restore(dataset.dump_path(), scratch, login)
+            loaded = db.connect(config, scratch, autocommit=True)
+            try:
+                with loaded.cursor() as cur:
+                    # settings the dump gave its database would apply to every later session in it
+                    cur.execute(pgsql.SQL("ALTER DATABASE {} RESET ALL").format(pgsql.Identifier(scratch)))
+                    cur.execute("CREATE EXTENSION IF NOT EXISTS pilotscope")
+                    cur.execute("VACUUM (ANALYZE)")
+            finally:
+                loaded.close()
+        except BaseException:
+            with admin.cursor() as cur:  # no half-loaded database stays behind
+                cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(scratch)))
+            raise
         marker = {"dataset": dataset.name, "sha256": fingerprint,
                   "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         with admin.cursor() as cur:

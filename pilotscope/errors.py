@@ -41,5 +41,13 @@ class ChecksumMismatchError(PilotScopeError):
     """A dataset file does not have the SHA-256 its manifest promises."""
 
 
+class InvalidDatasetError(PilotScopeError):
+    """A dataset's manifest or archive is malformed or reaches outside the dataset's folder."""
+
+
+class UnsafeDumpError(InvalidDatasetError):
+    """A dataset's dump holds something beyond plain SQL and COPY data (a psql meta-command, program access)."""
+
+
 class ModelLoadError(PilotScopeError, ValueError):
     """A saved model is missing or corrupt."""

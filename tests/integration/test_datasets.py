@@ -6,13 +6,15 @@ import http.server
 import json
 import shutil
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
 
 from pilotscope import db
 from pilotscope.datasets import DATA_DIR_ENV, get_dataset, load_dataset, load_test_sql, sha256_of
-from pilotscope.errors import ChecksumMismatchError, DatasetUnavailableError, UnknownDatasetError
+from pilotscope.errors import (ChecksumMismatchError, DatasetUnavailableError, PilotScopeError, UnknownDatasetError,
+                               UnsafeDumpError)
 
 TINY_DUMP = """CREATE TABLE public.t (id integer NOT NULL, v integer);
 ALTER TABLE public.t OWNER TO someone_who_does_not_exist;
@@ -22,10 +24,11 @@ CREATE INDEX t_v ON public.t USING btree (v);
 """
 
 
-def make_dataset(folder: Path, name: str, nrows: int, base_url: str | None = None, write_files: bool = True) -> Path:
-    """A real (small) dataset folder: dump + workloads + manifest with correct checksums."""
+def make_dataset(folder: Path, name: str, nrows: int, base_url: str | None = None, write_files: bool = True,
+                 extra_sql: str = "") -> Path:
+    """A real (small) dataset folder: dump (+ `extra_sql`) + workloads + manifest with correct checksums."""
     files = {
-        f"{name}.sql": TINY_DUMP.format(rows="".join(f"{i}\t{i % 7}\n" for i in range(nrows))),
+        f"{name}.sql": TINY_DUMP.format(rows="".join(f"{i}\t{i % 7}\n" for i in range(nrows))) + extra_sql,
         "test.txt": "select count(*) from t where v = 3;\nselect count(*) from t as a, t as b where a.id = b.v;\n",
     }
     target = folder / name
@@ -112,7 +115,7 @@ def test_unreachable_upstream_says_how_to_use_a_data_dir(data_dir, monkeypatch, 
 def test_load_once_then_noop_then_reload_when_the_dump_changes(stats_tiny_config, data_dir, worker_id_suffix):
     name = f"tiny_{worker_id_suffix}"
     make_dataset(data_dir, name, 100)
-    assert load_dataset(name, stats_tiny_config) == name
+    assert load_dataset(name, stats_tiny_config, force=True) == name  # whatever an interrupted run left
     conn = db.connect(stats_tiny_config, name, autocommit=True)
     with conn.cursor() as cur:
         cur.execute("SELECT count(*), (SELECT count(*) FROM pg_extension WHERE extname = 'pilotscope') FROM t")
@@ -139,3 +142,105 @@ def test_load_once_then_noop_then_reload_when_the_dump_changes(stats_tiny_config
     with admin.cursor() as cur:
         cur.execute(f'DROP DATABASE "{name}"')
     admin.close()
+
+
+def databases(config) -> set[str]:
+    admin = db.connect(config, "postgres", autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute("SELECT datname FROM pg_database")
+        names = {row[0] for row in cur.fetchall()}
+    admin.close()
+    return names
+
+
+def drop_database(config, name: str) -> None:
+    admin = db.connect(config, "postgres", autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture()
+def marker_file():
+    """A path a hostile dump tries to create; the test asserts it never appears."""
+    path = Path(f"/tmp/pilotscope-hostile-{uuid.uuid4().hex}")
+    yield path
+    path.unlink(missing_ok=True)
+
+
+def test_a_meta_command_in_a_dump_is_refused_and_the_loaded_copy_stays(stats_tiny_config, data_dir, worker_id_suffix,
+                                                                       marker_file):
+    name = f"meta_{worker_id_suffix}"
+    make_dataset(data_dir, name, 30)
+    load_dataset(name, stats_tiny_config)
+    shutil.rmtree(data_dir / name)
+    make_dataset(data_dir, name, 40, extra_sql=f"SELECT 1;\n\\! touch {marker_file}\n")
+    # 3 lines of DDL, 40 rows, `\.`, CREATE INDEX, SELECT 1, then the meta-command
+    with pytest.raises(UnsafeDumpError, match=rf"Line 47 of the dump .*meta-command .*touch {marker_file}"):
+        load_dataset(name, stats_tiny_config)
+    assert not marker_file.exists()
+    assert f"{name}__loading" not in databases(stats_tiny_config), "no half-loaded database stays behind"
+    conn = db.connect(stats_tiny_config, name)
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM t")
+        assert cur.fetchone() == (30,), "the copy loaded before is still there"
+    conn.close()
+    drop_database(stats_tiny_config, name)
+
+
+@pytest.mark.parametrize("payload, refusal", [
+    ("DO $$ BEGIN EXECUTE 'COPY t FROM PRO' || 'GRAM ''touch {marker}'''; END $$;",
+     "pg_execute_server_program"),
+    ("DO $$ BEGIN EXECUTE 'SELECT pg_' || 'read_file(''/etc/hostname'')'; END $$;",
+     "permission denied for function pg_read_file"),
+    ("DO $$ BEGIN EXECUTE 'CREATE FUNCTION f() RETURNS int LANGUAGE ' || 'c AS ''{marker}'''; END $$;",
+     "permission denied for language c"),
+])
+def test_sql_built_at_run_time_is_refused_by_the_server(stats_tiny_config, data_dir, worker_id_suffix, marker_file,
+                                                        payload, refusal):
+    """What no text filter can see: the dump loads as a role that is no superuser."""
+    name = f"dyn_{worker_id_suffix}"
+    make_dataset(data_dir, name, 10, extra_sql=payload.format(marker=marker_file) + "\n")
+    with pytest.raises(PilotScopeError, match=refusal):
+        load_dataset(name, stats_tiny_config)
+    assert not marker_file.exists()
+    assert not {name, f"{name}__loading"} & databases(stats_tiny_config)
+
+
+def test_psql_runs_no_meta_command_the_filter_cannot_see(stats_tiny_config, data_dir, worker_id_suffix, marker_file):
+    """With standard_conforming_strings turned off at run time, psql reads `'a\\'b'` as one string and the
+    rest of the line as a meta-command, the filter reads it the standard way: psql's restricted mode refuses it."""
+    name = f"scs_{worker_id_suffix}"
+    hidden = ("DO $$ BEGIN PERFORM set_config('standard_conforming' || '_strings', 'off', false); END $$;\n"
+              f"SELECT 'a\\'b' \\! touch {marker_file} ';\n")
+    make_dataset(data_dir, name, 10, extra_sql=hidden)
+    with pytest.raises(PilotScopeError, match="backslash commands are restricted"):
+        load_dataset(name, stats_tiny_config)
+    assert not marker_file.exists()
+    assert not {name, f"{name}__loading"} & databases(stats_tiny_config)
+
+
+def test_a_name_of_63_bytes_loads_under_exactly_that_name(stats_tiny_config, data_dir, worker_id_suffix):
+    name = f"n{worker_id_suffix}_".ljust(63, "x")
+    make_dataset(data_dir, name, 20)
+    assert load_dataset(name, stats_tiny_config) == name
+    conn = db.connect(stats_tiny_config, name)
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_database(), count(*) FROM t")
+        assert cur.fetchone() == (name, 20)
+    conn.close()
+    drop_database(stats_tiny_config, name)
+
+
+def test_settings_a_dump_gives_its_database_are_dropped(stats_tiny_config, data_dir, worker_id_suffix):
+    """They would apply to every later session in the database, the benchmark's included."""
+    name = f"settings_{worker_id_suffix}"
+    make_dataset(data_dir, name, 10, extra_sql=f"ALTER DATABASE \"{name}__loading\" SET search_path = evil, public;\n")
+    load_dataset(name, stats_tiny_config, force=True)
+    conn = db.connect(stats_tiny_config, name)
+    with conn.cursor() as cur:
+        cur.execute("SELECT current_setting('search_path'), (SELECT count(*) FROM pg_db_role_setting s "
+                    "JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = current_database())")
+        assert cur.fetchone() == ('"$user", public', 0)
+    conn.close()
+    drop_database(stats_tiny_config, name)
