@@ -14,7 +14,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg2.extensions
-import pytest
 
 from pilotscope import db
 from pilotscope.embedded_server import EmbeddedServer
