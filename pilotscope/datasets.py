@@ -370,6 +370,19 @@ def _restore(dump: Path, dbname: str, login: dict) -> None:
         raise PilotScopeError(f"Loading {dump} into {dbname} failed:\n{stderr.strip()[-3000:]}")
 
 
+def _refuse_dump_functions(cur, dataset: Dataset) -> None:
+    """A dataset is tables and data. A function its dump defined would run with the rights of whoever
+    queries it (a view or default calling it, a benchmark as superuser), so such a dump is refused."""
+    cur.execute("SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1 LIMIT 5")
+    defined = [row[0] for row in cur.fetchall()]
+    if defined:
+        raise InvalidDatasetError(
+            f"The dump of dataset {dataset.name!r} ({dataset.dump_path()}) defines functions "
+            f"({', '.join(defined)}), which a benchmark would run with its own rights. A dataset's dump holds "
+            f"tables, indexes and data only: remove the functions (and what uses them) from it.")
+
+
 def _loaded_marker(conn, dbname: str) -> dict | None:
     with conn.cursor() as cur:
         cur.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (dbname,))
@@ -432,6 +445,7 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
                 with loaded.cursor() as cur:
                     # settings the dump gave its database would apply to every later session in it
                     cur.execute(pgsql.SQL("ALTER DATABASE {} RESET ALL").format(pgsql.Identifier(scratch)))
+                    _refuse_dump_functions(cur, dataset)
                     cur.execute("CREATE EXTENSION IF NOT EXISTS pilotscope")
                     cur.execute("VACUUM (ANALYZE)")
             finally:

@@ -13,7 +13,7 @@ import pytest
 
 from pilotscope import db
 from pilotscope.datasets import DATA_DIR_ENV, get_dataset, load_dataset, load_test_sql, sha256_of
-from pilotscope.errors import (ChecksumMismatchError, DatasetUnavailableError, PilotScopeError, UnknownDatasetError,
+from pilotscope.errors import (ChecksumMismatchError, DatasetUnavailableError, InvalidDatasetError, PilotScopeError, UnknownDatasetError,
                                UnsafeDumpError)
 
 TINY_DUMP = """CREATE TABLE public.t (id integer NOT NULL, v integer);
@@ -244,3 +244,13 @@ def test_settings_a_dump_gives_its_database_are_dropped(stats_tiny_config, data_
         assert cur.fetchone() == ('"$user", public', 0)
     conn.close()
     drop_database(stats_tiny_config, name)
+
+
+def test_a_dump_that_defines_functions_is_refused(stats_tiny_config, data_dir, worker_id_suffix):
+    """A view calling a planted function would run it with the benchmark's (superuser) rights."""
+    name = f"fn_{worker_id_suffix}"
+    make_dataset(data_dir, name, 10, extra_sql="CREATE FUNCTION planted() RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
+                                               "CREATE VIEW innocent AS SELECT planted();\n")
+    with pytest.raises(InvalidDatasetError, match=r"defines functions \(planted\(\)\).*tables, indexes and data"):
+        load_dataset(name, stats_tiny_config)
+    assert not {name, f"{name}__loading"} & databases(stats_tiny_config)
