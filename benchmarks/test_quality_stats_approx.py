@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 from collections.abc import Mapping
 
 import pytest
@@ -32,7 +31,7 @@ from pilotscope.datasets import load_dataset, load_fast_sql, load_training_sql
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotModel import MODEL_DIR_ENV
-from pilotscope.PilotScheduler import PilotScheduler, SteeringCost
+from pilotscope.PilotScheduler import Decision, PilotScheduler
 
 DATASET = "stats_approx"
 NUM_EPOCH = 100
@@ -56,10 +55,8 @@ class TrueCardinalitySteering:
     def __init__(self, true_cards: Mapping[str, Mapping[str, float]]) -> None:
         self.true_cards = true_cards
 
-    def steer(self, interactor: PilotDataInteractor, sql: str) -> SteeringCost:
-        started = time.perf_counter()
-        interactor.push_card(self.true_cards.get(sql, {}))
-        return SteeringCost(push=time.perf_counter() - started)
+    def decide(self, interactor: PilotDataInteractor, sql: str) -> Decision:
+        return Decision(cards=self.true_cards.get(sql, {}))
 
 
 @pytest.fixture(scope="module")

@@ -354,7 +354,7 @@ def benchmark_query(request: pytest.FixtureRequest, benchmark, trained_scheduler
         result = benchmark.pedantic(trained_scheduler.execute, args=(query.sql,), rounds=rounds,
                                     warmup_rounds=warmup)
         entry = record.record(query.index, query.query_id)
-        entry.db_execution, entry.overhead, entry.timed_out = (result.db_execution_time, result.overhead_time,
+        entry.db_execution, entry.overhead, entry.timed_out = (result.db_execution_time, result.steering_time,
                                                                 result.timed_out)
         if record.timed and benchmark.stats is not None:
             entry.end_to_end = benchmark.stats.stats.median

@@ -187,18 +187,19 @@ def _planning_pool() -> ThreadPoolExecutor:
 
 
 def generate_candidates(interactor: PilotDataInteractor, sql: str) -> QueryCandidates:
-    """Pull the sub-plan estimates, plan every scaled vector server-side, keep the distinct plans."""
+    """Pull the sub-plan estimates (plan only), plan every scaled vector server-side, keep the distinct plans.
+
+    Two round trips on the interactor's connection (the pull, then its share of the vectors), the
+    side connections' shares at the same time.
+    """
     started = time.perf_counter()
-    interactor.pull_subquery_card()
     try:
-        pulled = interactor.execute(sql)
-    except psycopg2.Error as error:
-        return QueryCandidates({}, [], time.perf_counter() - started, failure=str(error).strip())
+        subplans = interactor.subplans(sql)
+    except psycopg2.Error as error:  # a broken query, or planning it timed out
+        return QueryCandidates({}, [], time.perf_counter() - started, failure=str(error).strip() or type(error).__name__)
     pull_seconds = time.perf_counter() - started
-    if pulled.subplans is None:
-        return QueryCandidates({}, [], pull_seconds, failure="pulling the sub-plans timed out")
     started = time.perf_counter()
-    vectors = scaled_card_vectors({p.key: (p.nrels, p.pg_rows) for p in pulled.subplans})
+    vectors = scaled_card_vectors({p.key: (p.nrels, p.pg_rows) for p in subplans})
     found = QueryCandidates(vectors[0].cards, [], pull_seconds)
     if len(vectors) > 1:
         try:

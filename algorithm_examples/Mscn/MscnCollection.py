@@ -130,15 +130,13 @@ def _countable(subplan: SubPlan) -> bool:
 
 def _pull_subplans(interactor: PilotDataInteractor, sql: str, data: MscnTrainingData) -> list[SubPlan] | None:
     """The query's sub-plans with their count SQL; None (and the reason recorded) if they cannot be pulled."""
-    interactor.pull_subquery_card(with_sql=True)
     try:
-        pulled = interactor.execute(sql)
+        return interactor.subplans(sql, with_sql=True)
+    except psycopg2.errors.QueryCanceled:
+        data.failed_queries.append(f"{sql[:80]}: pulling its sub-plans timed out")
     except psycopg2.Error as error:
         data.failed_queries.append(f"{sql[:80]}: {str(error).strip()}")
-        return None
-    if pulled.subplans is None:
-        data.failed_queries.append(f"{sql[:80]}: pulling its sub-plans timed out")
-    return pulled.subplans
+    return None
 
 
 class _ParallelCounter:

@@ -1,9 +1,9 @@
-"""MSCN's per-query inference: one pull of sub-plan estimates, one batched prediction, one push of all of them.
+"""MSCN's per-query decision: one plan-only pull of the sub-plan estimates, one batched prediction.
 
-Every sub-plan is pushed as a number: MSCN's estimate where the featurizer can represent it,
-PostgreSQL's own where it cannot (counted as a fallback). Only cardinalities are pushed, so the
-query and its results are unchanged; a query whose sub-plans cannot be pulled runs as
-PostgreSQL plans it, counted as one fallback.
+Every sub-plan gets a number: MSCN's estimate where the featurizer can represent it, PostgreSQL's
+own where it cannot (counted as a fallback). Only cardinalities are decided, so the query and its
+results are unchanged; a query whose sub-plans cannot be pulled runs as PostgreSQL plans it,
+counted as one fallback.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import psycopg2
 
 from algorithm_examples.Mscn.MscnPilotModel import MscnPilotModel
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
-from pilotscope.PilotScheduler import SteeringCost
+from pilotscope.PilotScheduler import Decision
 
 
 class MscnSteering:
@@ -22,22 +22,14 @@ class MscnSteering:
     def __init__(self, model: MscnPilotModel) -> None:
         self.model = model
 
-    def steer(self, interactor: PilotDataInteractor, sql: str) -> SteeringCost:
+    def decide(self, interactor: PilotDataInteractor, sql: str) -> Decision:
         started = time.perf_counter()
-        interactor.pull_subquery_card()
         try:
-            subplans = interactor.execute(sql).subquery_2_card
-        except psycopg2.Error:  # the query itself is broken: its execution will say so
-            subplans = None
-        pulled = time.perf_counter()
-        cost = SteeringCost(pull=pulled - started)
+            subplans = interactor.subplans(sql)
+        except psycopg2.Error:  # the query itself is broken (its execution will say so), or planning timed out
+            return Decision(fallbacks=1, planning_time=time.perf_counter() - started)
+        planning_time = time.perf_counter() - started
         if not subplans:
-            cost.fallbacks = int(subplans is None)
-            return cost
-        cards, fallbacks = self.model.estimate(sql, subplans)
-        estimated = time.perf_counter()
-        interactor.push_card(cards)
-        cost.inference = estimated - pulled
-        cost.push = time.perf_counter() - estimated
-        cost.fallbacks = len(fallbacks)
-        return cost
+            return Decision(planning_time=planning_time)
+        cards, fallbacks = self.model.estimate(sql, {p.key: p.pg_rows for p in subplans})
+        return Decision(cards=cards, fallbacks=len(fallbacks), planning_time=planning_time)

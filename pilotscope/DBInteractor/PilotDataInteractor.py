@@ -1,7 +1,8 @@
 """A PilotScope-style data interactor: register pushes and pulls, then `execute(sql)` once.
 
-Pushes (cardinalities, hints, knobs) are applied with `set_config(..., is_local => true)` inside the
-execution's own transaction, which is rolled back afterwards, so nothing leaks into the next query.
+`subplans(sql)` only plans; `execute(sql)` always executes, in one round trip. Pushes
+(cardinalities, hints, knobs) are applied with `set_config(..., is_local => true)` inside the
+execution's own transaction, which the same message rolls back, so nothing leaks into the next query.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import psycopg2.errors
 
 from pilotscope import db
 from pilotscope.PilotConfig import PostgreSQLConfig
+from pilotscope.DBInteractor.simple_query import run_message
 from pilotscope.PilotTransData import PilotTransData, SubPlan
 
 CARDS_SETTING = "pilotscope.cards"
@@ -41,7 +43,7 @@ class PilotDataInteractor:
     # ---------------------------------------------------------------- connection
     @property
     def connection(self):
-        """Autocommit: `execute` sends BEGIN itself, together with the pushes and its first statement."""
+        """Autocommit: every message brings its own BEGIN and ROLLBACK (see `_in_transaction`)."""
         if self._conn is None or self._conn.closed:
             self._conn = db.connect(self.config, autocommit=True)
             db.ensure_extension_loaded(self._conn)
@@ -99,61 +101,81 @@ class PilotDataInteractor:
         self._pull_cost = True
 
     def pull_execution_time(self) -> None:
-        self._pull_time = True
+        """PilotScope's call; `execute` always returns the executor time (it costs no round trip)."""
 
     def pull_record(self) -> None:
-        self._pull_records = True
+        """PilotScope's call; `execute` always returns the records."""
 
     def _reset(self) -> None:
         self._settings: dict[str, str] = {}
         self._pull_subplans = self._pull_subplan_sql = False
-        self._pull_plan = self._pull_cost = self._pull_time = self._pull_records = False
+        self._pull_plan = self._pull_cost = False
 
-    # -------------------------------------------------------------------- execute
-    def execute(self, sql: str, timeout: float | None = None) -> PilotTransData:
-        """Apply the pushes, collect the pulls, run the query (when records or time are pulled), reset.
+    # ----------------------------------------------------------- plan, execute
+    def subplans(self, sql: str, with_sql: bool = False, timeout: float | None = None) -> list[SubPlan]:
+        """Plan the query without executing it: every sub-plan's key and PostgreSQL's estimate.
 
-        A statement timeout (`timeout` seconds, else `config.sql_execution_timeout`) is reported as
-        `timed_out=True` on the result, not raised. With no pull registered the query is executed.
+        One round trip; registered pushes and pulls are left for the next `execute`. A statement
+        timeout raises `psycopg2.errors.QueryCanceled`.
         """
-        data = PilotTransData(sql=sql, settings=dict(self._settings))
-        execute_query = self._pull_records or self._pull_time or not (
-            self._pull_subplans or self._pull_plan or self._pull_cost)
-        timeout = self.config.sql_execution_timeout if timeout is None else timeout
-        settings = {"statement_timeout": str(max(1, int(timeout * 1000))) if timeout else "0", **self._settings}
-        conn = self.connection
-        cur = conn.cursor()
-        # The transaction's start and the pushes travel with the first statement: one round trip, not three.
-        pending = cur.mogrify("BEGIN; SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)) + "; ",
-                              [item for pair in settings.items() for item in pair]).decode()
+        (rows,) = self._in_transaction([_subplans_statement(self.connection, sql, with_sql)], {}, timeout)
+        return [SubPlan(*row) for row in rows]
 
-        def run(statement: str, params: tuple | None = None) -> None:
-            nonlocal pending
-            cur.execute(pending + (cur.mogrify(statement, params).decode() if params else statement))
-            pending = ""
+    def execute(self, sql: str, timeout: float | None = None,
+                settings: Mapping[str, str] | None = None) -> PilotTransData:
+        """Run the query once with the pushes (and `settings`, GUC → value) applied and the pulls
+        collected; then forget the pushes and pulls.
 
+        One round trip: the pulls, the query, its executor time and the rollback that drops the
+        pushes travel in one message. Records and executor time are always returned. A statement
+        timeout (`timeout` seconds, else `config.sql_execution_timeout`) is reported as
+        `timed_out=True`, not raised.
+        """
+        settings = {**self._settings, **(settings or {})}
+        pull_subplans, pull_plan = self._pull_subplans, self._pull_plan
+        pulls = [_subplans_statement(self.connection, sql, self._pull_subplan_sql)] if pull_subplans else []
+        if pull_plan or self._pull_cost:
+            pulls.append("EXPLAIN (FORMAT JSON) " + sql)
+        self._reset()
+        data = PilotTransData(sql=sql, settings=settings)
         try:
-            if self._pull_subplans:
-                run("SELECT block, kind, nrels, key, pg_rows, injected_rows, inner_only, sql "
-                    "FROM pilotscope_subplans(%s, %s)", (sql, self._pull_subplan_sql))
-                data.subplans = [SubPlan(*row) for row in cur.fetchall()]
-            if self._pull_plan or self._pull_cost:
-                run("EXPLAIN (FORMAT JSON) " + sql)
-                plan = cur.fetchone()[0][0]
-                data.physical_plan = plan if self._pull_plan else None
-                data.estimated_cost = plan["Plan"]["Total Cost"]
-            if execute_query:
-                run(sql)
-                rows = cur.fetchall() if cur.description is not None else []
-                data.records = rows if self._pull_records or not self._pull_time else None
-                if self._pull_time:
-                    cur.execute("SELECT pilotscope_last_execution_time()")
-                    data.execution_time = cur.fetchone()[0]
+            *pulled, data.records, ((data.execution_time,),) = self._in_transaction(
+                [*pulls, sql, "SELECT pilotscope_last_execution_time()"], settings, timeout)
         except psycopg2.errors.QueryCanceled:
             data.timed_out = True
-        finally:
-            if not conn.closed:
-                cur.execute("ROLLBACK")  # drops every push with the transaction
-                cur.close()
-            self._reset()
+            return data
+        if pull_subplans:
+            data.subplans = [SubPlan(*row) for row in pulled.pop(0)]
+        if pulled:
+            plan = pulled[0][0][0][0]
+            data.physical_plan = plan if pull_plan else None
+            data.estimated_cost = plan["Plan"]["Total Cost"]
         return data
+
+    def _in_transaction(self, statements: list[str], settings: Mapping[str, str],
+                        timeout: float | None) -> list[list[tuple]]:
+        """Each statement's rows, all run in one message inside a transaction that is rolled back.
+
+        `BEGIN`, the settings (`set_config(..., is_local => true)`, the statement timeout among
+        them) and the final `ROLLBACK` travel with the statements; an error costs one more round
+        trip, the `ROLLBACK` of the aborted transaction.
+        """
+        timeout = self.config.sql_execution_timeout if timeout is None else timeout
+        settings = {"statement_timeout": str(max(1, int(timeout * 1000))) if timeout else "0", **settings}
+        conn = self.connection
+        with conn.cursor() as cur:
+            apply = cur.mogrify("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)),
+                                [item for pair in settings.items() for item in pair]).decode()
+            try:
+                results = run_message(conn, ["BEGIN", apply, *statements, "ROLLBACK"])
+            except psycopg2.Error:
+                if not conn.closed:
+                    cur.execute("ROLLBACK")
+                raise
+        return results[2:-1]
+
+
+def _subplans_statement(conn, sql: str, with_sql: bool) -> str:
+    with conn.cursor() as cur:
+        return cur.mogrify("SELECT block, kind, nrels, key, pg_rows, injected_rows, inner_only, sql "
+                           "FROM pilotscope_subplans(%s, %s)", (sql, with_sql)).decode()

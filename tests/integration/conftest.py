@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from wire_counter import WireCounter
 
 from pilotscope import collection_cache
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
@@ -17,6 +18,15 @@ from pilotscope.PilotModel import MODEL_DIR_ENV
 def interactor(stats_tiny_config):
     with PilotDataInteractor(stats_tiny_config) as it:
         yield it
+
+
+@pytest.fixture()
+def wire_counter(stats_tiny_config):
+    """A proxy in front of the server counting each connection's Query messages (round trips)."""
+    kwargs = stats_tiny_config.connection_kwargs()
+    counter = WireCounter(kwargs["host"], kwargs["port"])
+    yield counter
+    counter.close()
 
 
 @pytest.fixture(scope="module")

@@ -29,20 +29,20 @@ def test_query(pilot_query, benchmark_query):
 # A real slowdown: the same Baseline plus real work per query (EXPLAIN ANALYZE of the query, four times).
 SLOW_MODULE = '''
 from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
-from pilotscope.PilotScheduler import SteeringCost
+from pilotscope.PilotScheduler import Decision
 
 ALGORITHM = "baseline"
 DATASET = "stats_tiny"
 
 
 class ExplainAnalyzeFirst:
-    def steer(self, interactor, sql):
+    def decide(self, interactor, sql):
         with interactor.connection.cursor() as cur:
             for _ in range(4):  # a slowdown well beyond this shared machine's run-to-run drift
                 cur.execute("EXPLAIN ANALYZE " + sql)
                 cur.fetchall()
         interactor.connection.rollback()
-        return SteeringCost()
+        return Decision()
 
 
 def get_preset_scheduler(config, **kwargs):
