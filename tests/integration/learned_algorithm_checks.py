@@ -61,13 +61,16 @@ def check_second_collection_is_read_from_the_cache(collect: Callable, config, in
                                                    monkeypatch: pytest.MonkeyPatch, tmp_path) -> tuple[Any, list[str]]:
     """Collect 15 training queries twice: the second run executes nothing and returns equal data.
 
-    Returns the first collection and what it executed, for the algorithm's own checks.
+    Returns the first collection and the queries it sent to the server (planned or executed through
+    the interactor), for the algorithm's own checks.
     """
     monkeypatch.setattr(collection_cache, "state_dir", lambda: tmp_path)
     executions: list[str] = []
-    original_execute = PilotDataInteractor.execute
-    monkeypatch.setattr(PilotDataInteractor, "execute",
-                        lambda self, sql, timeout=None: executions.append(sql) or original_execute(self, sql, timeout))
+    for name in ("subplans", "execute"):
+        def recorded(self, sql, *args, _sent_by=getattr(PilotDataInteractor, name), **kwargs):
+            executions.append(sql)
+            return _sent_by(self, sql, *args, **kwargs)
+        monkeypatch.setattr(PilotDataInteractor, name, recorded)
     sqls = load_training_sql(config.db)[60:75]
     first = collect(config, sqls, interactor, progress=None)
     executed = list(executions)

@@ -11,7 +11,7 @@ from learned_algorithm_checks import (check_missing_unknown_and_corrupt_models_a
                                       check_newest_model_is_loaded, check_second_collection_is_read_from_the_cache,
                                       trained_through_preset)
 
-from algorithm_examples.Lero import LeroCollection
+from algorithm_examples.Lero import LeroCollection, candidates
 from algorithm_examples.Lero.candidates import (CardVector, explain_card_vectors, generate_candidates, plan_card_vectors,
                                                plan_signature)
 from algorithm_examples.Lero.LeroCollection import collect_training_data
@@ -23,6 +23,7 @@ from pilotscope.datasets import load_test_sql
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.errors import ExtensionMissingError, PilotScopeError
 from pilotscope.PilotModel import MODEL_DIR_ENV
+from pilotscope.PilotScheduler import PilotScheduler
 
 NUM_COLLECTION = 100  # the training workload starts with 47 two-table queries, which have one plan each
 NUM_EPOCH = 5
@@ -94,18 +95,36 @@ def test_lero_trains_saves_and_runs_the_test_workload_with_postgres_results(lero
         interactor.pull_record()
         assert not result.timed_out
         assert sorted(result.records) == sorted(interactor.execute(sql).records), sql
-        assert result.cost.pull > 0 and result.cost.inference > 0
-        fallbacks += result.cost.fallbacks
+        assert 0 < result.decision.planning_time < result.steering_time < result.overhead_time
+        fallbacks += result.decision.fallbacks
     assert fallbacks == 0, "every stats_tiny test query joins"
 
 
 def test_the_chosen_candidate_reaches_the_planner(lero, interactor):
     scheduler, _, _ = lero
     choice = scheduler.steering.choose(interactor, FIVE_TABLE_SQL)
-    assert choice.num_candidates >= 2 and choice.cost.fallbacks == 0
-    interactor.push_card(choice.vector.cards)
+    assert choice.num_candidates >= 2 and choice.decision.fallbacks == 0
+    interactor.push_card(choice.decision.cards)
     interactor.pull_physical_plan()
     assert plan_signature(interactor.execute(FIVE_TABLE_SQL).physical_plan) == plan_signature(choice.plan)
+
+
+def test_one_query_is_a_plan_round_trip_a_round_trip_per_candidate_backend_and_the_execution(
+        lero, stats_tiny_config, wire_counter, monkeypatch):
+    monkeypatch.setattr(candidates, "PLANNING_CONNECTIONS", 2)
+    steered = PilotScheduler(wire_counter.proxied(stats_tiny_config))
+    steered.register_steering(lero[0].steering)
+    try:
+        steered.execute(FIVE_TABLE_SQL)  # connects both backends: the extension checks are not a query's cost
+        wire_counter.clear()
+        result = steered.execute(FIVE_TABLE_SQL)
+    finally:
+        steered.close()
+    main, side = sorted((messages for messages in wire_counter.messages if messages), key=len, reverse=True)
+    assert len(main) == 3 and "pilotscope_subplans" in main[0] and "pilotscope_explain" in main[1]
+    assert main[2].startswith("BEGIN") and FIVE_TABLE_SQL in main[2] and main[2].endswith("ROLLBACK")
+    assert len(side) == 1 and "pilotscope_explain" in side[0], "the other half of the candidates, at the same time"
+    assert result.decision.cards and result.db_execution_time > 0
 
 
 def test_a_query_with_nothing_to_choose_runs_as_postgres_plans_it(lero, interactor):
@@ -114,7 +133,7 @@ def test_a_query_with_nothing_to_choose_runs_as_postgres_plans_it(lero, interact
                 "select count(*) from badges as b, users as u where b.userid = u.id"):
         result = scheduler.execute(sql)
         interactor.pull_record()
-        assert result.cost.fallbacks == 0
+        assert result.decision.fallbacks == 0
         assert result.records == interactor.execute(sql).records
 
 

@@ -17,6 +17,7 @@ from algorithm_examples.Mscn.MscnPresetScheduler import evaluate_qerror, get_msc
 from pilotscope import collection_cache
 from pilotscope.datasets import load_test_sql, load_training_sql
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
+from pilotscope.PilotScheduler import PilotScheduler
 
 NUM_COLLECTION = 100
 NUM_EPOCH = 5
@@ -35,8 +36,11 @@ def mscn(stats_tiny_config, small_training_state):
 
 
 def postgres_records(interactor: PilotDataInteractor, sql: str) -> list[tuple]:
-    interactor.pull_record()
     return interactor.execute(sql).records
+
+
+def postgres_subplans(interactor: PilotDataInteractor, sql: str) -> dict[str, float]:
+    return {p.key: p.pg_rows for p in interactor.subplans(sql)}
 
 
 def test_mscn_trains_saves_and_runs_the_test_workload_with_postgres_results(mscn, interactor):
@@ -56,13 +60,13 @@ def test_mscn_trains_saves_and_runs_the_test_workload_with_postgres_results(mscn
         result = scheduler.execute(sql)
         assert not result.timed_out
         assert sorted(result.records) == sorted(postgres_records(interactor, sql)), sql
-        assert result.cost.pull > 0 and result.cost.inference > 0 and result.cost.push > 0
+        assert set(result.decision.cards) == set(postgres_subplans(interactor, sql)), "every sub-plan decided"
+        assert 0 < result.decision.planning_time < result.steering_time < result.overhead_time
 
 
 def test_the_pushed_estimates_reach_the_planner(mscn, interactor):
     scheduler, _, _ = mscn
-    interactor.pull_subquery_card()
-    pg_rows = interactor.execute(MULTI_JOIN_SQL).subquery_2_card
+    pg_rows = postgres_subplans(interactor, MULTI_JOIN_SQL)
     cards, fallbacks = scheduler.pilot_model.estimate(MULTI_JOIN_SQL, pg_rows)
     assert fallbacks == [] and set(cards) == set(pg_rows) and len(cards) >= 10
     interactor.push_card(cards)
@@ -71,9 +75,9 @@ def test_the_pushed_estimates_reach_the_planner(mscn, interactor):
     assert injected == pytest.approx(cards, abs=0.5), "the planner rounds row counts"
     assert any(abs(cards[key] - pg_rows[key]) > 1 for key in cards), "MSCN's estimates, not PostgreSQL's"
 
-    scheduler.steering.steer(interactor, MULTI_JOIN_SQL)  # registers MSCN's push for the next execution
+    decision = scheduler.steering.decide(interactor, MULTI_JOIN_SQL)
     interactor.pull_physical_plan()
-    plan = interactor.execute(MULTI_JOIN_SQL).physical_plan["Plan"]["Plans"][0]  # the join under the count
+    plan = interactor.execute(MULTI_JOIN_SQL, settings=decision.settings).physical_plan["Plan"]["Plans"][0]
     assert plan["Plan Rows"] == pytest.approx(cards[TOP_KEY], abs=1)
 
 
@@ -102,17 +106,37 @@ def test_missing_unknown_and_corrupt_models_are_clear_errors(mscn, stats_tiny_co
 def test_unanalysable_queries_and_unseen_tables_fall_back_to_postgres_per_subplan(mscn, interactor):
     scheduler, _, _ = mscn
     result = scheduler.execute(UNANALYSABLE_SQL)
-    assert result.cost.fallbacks == 3, "b, u and b u keep PostgreSQL's estimates"
+    assert result.decision.fallbacks == 3, "b, u and b u keep PostgreSQL's estimates"
     assert result.records == postgres_records(interactor, UNANALYSABLE_SQL)
 
     unseen_table = "select count(*) from tags as t, posts as p where t.excerptpostid = p.id and p.score >= 0"
     assert "tags" not in scheduler.pilot_model.mscn.vocabulary.tables
     result = scheduler.execute(unseen_table)
-    assert result.cost.fallbacks == 2, "t and t p fall back, p alone is estimated by MSCN"
+    assert result.decision.fallbacks == 2, "t and t p fall back, p alone is estimated by MSCN"
     assert result.records == postgres_records(interactor, unseen_table)
 
-    cost = scheduler.steering.steer(interactor, "select count(* from badges")  # the execution reports the error
-    assert cost.fallbacks == 1 and cost.inference == 0
+    broken = scheduler.steering.decide(interactor, "select count(* from badges")  # the execution reports the error
+    assert broken.fallbacks == 1 and broken.settings == {}
+
+
+def test_one_query_is_two_round_trips_plan_then_execute(mscn, stats_tiny_config, wire_counter):
+    steered = PilotScheduler(wire_counter.proxied(stats_tiny_config))
+    steered.register_steering(mscn[0].steering)
+    try:
+        steered.execute("SELECT 1", steer=False)  # connects: the extension check is not a query's cost
+        wire_counter.clear()
+        result = steered.execute(MULTI_JOIN_SQL)
+        (plan, execute), = [messages for messages in wire_counter.messages if messages]
+        wire_counter.clear()
+        steered.execute(MULTI_JOIN_SQL, steer=False)
+        (plain,), = [messages for messages in wire_counter.messages if messages]
+    finally:
+        steered.close()
+    assert "pilotscope_subplans" in plan and "BEGIN" in plan and plan.endswith("ROLLBACK")
+    assert execute.startswith("BEGIN") and MULTI_JOIN_SQL in execute and execute.endswith("ROLLBACK")
+    assert "pilotscope.cards" in execute and "pilotscope_last_execution_time()" in execute
+    assert result.decision.cards and result.db_execution_time > 0
+    assert MULTI_JOIN_SQL in plain and "pilotscope.cards" not in plain, "steer=False decides nothing"
 
 
 def test_the_collection_cache_makes_a_second_collection_skip_the_work(stats_tiny_config, interactor, monkeypatch,
