@@ -2,11 +2,11 @@
 
 A small model is trained through the preset (the collection is cached under the state folder, so
 later runs only train), then the whole test workload runs through the Lero scheduler. A query's
-overhead is what the scheduler reports beside execution: pull (sub-plan estimates) + inference
-(candidate vectors planned server-side, de-duplication, one batched scoring) + push (registering
-the winner's cards). It is measured with the candidates planned on one backend and on two at
+steering time is what the scheduler measures around deciding: the plan-only pull of the sub-plan
+estimates, the candidate vectors planned server-side and de-duplicated, one batched scoring and
+formatting the winner's cards. It is measured with the candidates planned on one backend and on two at
 once, one after the other in the same run. pytest-benchmark times whole passes; `extra_info`
-carries the median over queries of each query's median overhead across the passes.
+carries the median over queries of each query's median steering time across the passes.
 """
 from __future__ import annotations
 

@@ -2,11 +2,10 @@
 
 The overhead benchmark trains a model through the preset on the whole training workload (the
 collection is cached under the state folder, so later runs only train), then runs the test
-workload through the MSCN scheduler. A query's overhead is what the scheduler reports beside
-execution: pull (sub-plan estimates) + inference (analyze, featurize, one batched prediction) +
-push (registering the cards and the set_config round trip that applies them). pytest-benchmark
-times whole passes; `extra_info` carries the median over queries of each query's median overhead
-across the passes. The cost benchmark collects (with an empty cache) and trains 100 epochs.
+workload through the MSCN scheduler. A query's steering time is what the scheduler measures
+around deciding: the plan-only pull of the sub-plan estimates (one round trip), analysing,
+featurizing, one batched prediction and formatting the cards. pytest-benchmark times whole passes;
+`extra_info` carries the median over queries of each query's median steering time across them. The cost benchmark collects (with an empty cache) and trains 100 epochs.
 """
 from __future__ import annotations
 

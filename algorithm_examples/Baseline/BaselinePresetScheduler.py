@@ -1,7 +1,7 @@
 """Baseline: plain PostgreSQL through the same scheduler path as the learned algorithms.
 
-Its queries pay the same interactor round trips (timeout, execution-time pull), so its numbers
-are directly comparable to MSCN's and Lero's.
+Its queries take the same path as the learned algorithms' executions (one message: timeout,
+query, executor time, rollback), so its numbers are directly comparable to MSCN's and Lero's.
 """
 from __future__ import annotations
 
