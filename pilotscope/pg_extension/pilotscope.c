@@ -49,6 +49,12 @@
  *	- A cached generic plan ignores later changes of pilotscope.cards; use
  *	  plan_cache_mode = force_custom_plan.
  *	- Row counts below 1 become 1 (clamp_row_est), so 0 cannot be pushed.
+ *	- A pushed value is capped at what the rel can hold: a base rel's tuple
+ *	  count (rel->tuples: a table's size estimate, a subquery's or function's
+ *	  estimated output), a join rel's the product of its base rels' counts,
+ *	  which is PG's own estimate of their cross join.  Larger values sized
+ *	  plans beyond any stock PG estimate (a pushed 1e15 made parallel hash
+ *	  fail with "invalid DSA memory alloc request size").
  *	- A statement plans with the settings in force when its planning starts;
  *	  a function the planner runs (folding, selectivity estimation) that SETs
  *	  them only affects later statements.

@@ -667,6 +667,23 @@ record_rel(PsLevel *lv, Relids relids, Relids fullrelids, bool is_join,
  * ---------------------------------------------------------------------
  */
 
+/*
+ * The most rows a pushed value gives a rel: the product of its base rels'
+ * tuple counts (for a base rel, its own).  That is what PG itself estimates
+ * for a cross join of them, so no push sizes a plan beyond what stock PG can
+ * produce (a pushed 1e15 made parallel hash request > 1 GB of shared memory).
+ */
+static double
+max_rows(PsLevel *lv, Relids relids)
+{
+	double		bound = 1.0;
+	int			rti = -1;
+
+	while ((rti = bms_next_member(relids, rti)) >= 0)
+		bound *= clamp_row_est(lv->root->simple_rel_array[rti]->tuples);
+	return bound;
+}
+
 /* Translate the pilotscope.cards entries of this level's block, once */
 static void
 translate_cards(PsLevel *lv)
@@ -692,7 +709,7 @@ translate_cards(PsLevel *lv)
 		}
 		if (rti < 0)
 			continue;			/* a key not of this query: ignored */
-		rows = clamp_row_est(e->rows);
+		rows = Min(clamp_row_est(e->rows), max_rows(lv, relids));
 		if (e->naliases == 1)
 			lv->base_target[rti] = rows;
 		else
