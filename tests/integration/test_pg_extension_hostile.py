@@ -109,6 +109,7 @@ def test_a_huge_pushed_value_is_capped_and_parallel_hash_runs(untrusted_conn, se
     with untrusted_conn.cursor() as cur:
         for setting in ["max_parallel_workers_per_gather = 2", "parallel_setup_cost = 0", "parallel_tuple_cost = 0",
                         "min_parallel_table_scan_size = 0", "enable_nestloop = off", "enable_mergejoin = off",
+                        "enable_indexscan = off", "enable_indexonlyscan = off", "enable_bitmapscan = off",
                         "pilotscope.cards = 'b:1e15; u:1e15; b u:1e300'"]:
             cur.execute(f"SET {setting}")
         cur.execute("EXPLAIN (FORMAT JSON) " + sql)

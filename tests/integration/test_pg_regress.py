@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from pilotscope import extension_installer
-from pilotscope.embedded_server import EmbeddedServer
 from pilotscope.PilotConfig import PostgreSQLConfig
 
 
@@ -48,19 +47,13 @@ def pg_regress(inputdir: Path, tests: list[str], outputdir: Path, dbname: str) -
     return output
 
 
-@pytest.fixture(scope="module")
-def own_extension_scripts():
-    """This checkout's extension scripts in the shared folder CREATE EXTENSION reads (a start reinstalls them)."""
-    EmbeddedServer().start()
-
-
-def test_the_extension_regress_suite_passes(own_extension_scripts, tmp_path, worker_id_suffix):
+def test_the_extension_regress_suite_passes(tmp_path, worker_id_suffix):
     output = pg_regress(extension_installer.SOURCE_DIR, makefile_words("REGRESS"), tmp_path,
                         f"pilotscope_regress_{worker_id_suffix}")
     assert re.search(rf"All {len(makefile_words('REGRESS'))} tests passed", output), output
 
 
-def test_a_regress_diff_fails_the_test_and_is_shown(own_extension_scripts, tmp_path, worker_id_suffix):
+def test_a_regress_diff_fails_the_test_and_is_shown(tmp_path, worker_id_suffix):
     inputdir = tmp_path / "input"
     (inputdir / "sql").mkdir(parents=True)
     (inputdir / "expected").mkdir()
