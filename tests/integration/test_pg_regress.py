@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pilotscope import extension_installer
+from pilotscope.embedded_server import EmbeddedServer
 from pilotscope.PilotConfig import PostgreSQLConfig
 
 
@@ -47,7 +48,14 @@ def pg_regress(inputdir: Path, tests: list[str], outputdir: Path, dbname: str) -
     return output
 
 
-def test_the_extension_regress_suite_passes(tmp_path, worker_id_suffix):
+@pytest.fixture()
+def own_extension_scripts():
+    """This checkout's extension scripts where CREATE EXTENSION reads them: a checkout with other ones
+    reinstalls its own there whenever its server starts."""
+    extension_installer.build_for_server(EmbeddedServer().library_dir)
+
+
+def test_the_extension_regress_suite_passes(own_extension_scripts, tmp_path, worker_id_suffix):
     output = pg_regress(extension_installer.SOURCE_DIR, makefile_words("REGRESS"), tmp_path,
                         f"pilotscope_regress_{worker_id_suffix}")
     assert re.search(rf"All {len(makefile_words('REGRESS'))} tests passed", output), output
