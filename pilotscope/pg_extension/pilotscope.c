@@ -84,6 +84,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
 #include "pilotscope.h"
@@ -653,7 +654,8 @@ explain_json(PlannedStmt *pstmt, const char *query)
  * EXPLAIN (FORMAT JSON) ONE SELECT once per pilotscope.cards value, in one
  * round trip (Lero's candidate plans): parsed and analyzed once, planned once
  * per value.  Each value is SET for its planning only, as a function's SET
- * clause would (restored afterwards, and by the abort on an error).
+ * clause would (restored afterwards, and by the abort on an error).  Each
+ * plan is made in a context reset after its JSON is stored.
  */
 Datum
 pilotscope_explain(PG_FUNCTION_ARGS)
@@ -662,6 +664,7 @@ pilotscope_explain(PG_FUNCTION_ARGS)
 	ArrayType  *cards = PG_GETARG_ARRAYTYPE_P(1);
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ErrorContextCallback errcb;
+	MemoryContext plan_cxt;
 	Query	   *query;
 	Datum	   *values;
 	bool	   *nulls;
@@ -678,10 +681,13 @@ pilotscope_explain(PG_FUNCTION_ARGS)
 	error_context_stack = &errcb;
 
 	query = analyze_one_select(planned.function, planned.query);
+	plan_cxt = AllocSetContextCreate(CurrentMemoryContext, "pilotscope_explain plan",
+									 ALLOCSET_DEFAULT_SIZES);
 	for (i = 0; i < n; i++)
 	{
 		PsPlanRequest request = {0};
 		int			nest_level = NewGUCNestLevel();
+		MemoryContext oldcxt = MemoryContextSwitchTo(plan_cxt);
 		PlannedStmt *pstmt;
 		Datum		plan;
 		bool		isnull = false;
@@ -695,8 +701,11 @@ pilotscope_explain(PG_FUNCTION_ARGS)
 		pstmt = ps_plan(copyObject(query), planned.query, &request);
 		plan = CStringGetTextDatum(explain_json(pstmt, planned.query));
 		AtEOXact_GUC(true, nest_level);
+		MemoryContextSwitchTo(oldcxt);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &plan, &isnull);
+		MemoryContextReset(plan_cxt);
 	}
+	MemoryContextDelete(plan_cxt);
 
 	error_context_stack = errcb.previous;
 	return (Datum) 0;
