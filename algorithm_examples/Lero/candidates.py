@@ -134,8 +134,8 @@ class QueryCandidates:
 def explain_card_vectors(connection, sql: str, vectors: Sequence[CardVector]) -> list[Any]:
     """EXPLAIN (FORMAT JSON) ``sql`` under each vector's cardinalities, in one round trip.
 
-    ``pilotscope_explain`` sets the cards transaction-locally and restores them, so nothing it sets
-    outlives the call; on the interactor's autocommit connection it is a single round trip.
+    ``pilotscope_explain`` parses the query once and sets each vector's cards for its own planning only,
+    so nothing it sets outlives the call; on the interactor's autocommit connection it is a single round trip.
     A database whose extension predates that function is an ``ExtensionMissingError``, not a
     per-query fallback: every query would silently fall back.
     """

@@ -21,3 +21,10 @@ CREATE OR REPLACE FUNCTION pilotscope_last_execution_time()
 RETURNS float8
 AS 'MODULE_PATHNAME', 'pilotscope_last_execution_time'
 LANGUAGE C VOLATILE;
+
+-- 1.0's PL/pgSQL pilotscope_explain ran whatever followed a ';' in the query;
+-- 1.1's takes exactly one SELECT and plans it once per cards value.
+CREATE OR REPLACE FUNCTION pilotscope_explain(query text, cards text[])
+RETURNS SETOF json
+AS 'MODULE_PATHNAME', 'pilotscope_explain'
+LANGUAGE C STRICT VOLATILE;

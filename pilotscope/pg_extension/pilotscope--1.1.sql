@@ -27,23 +27,11 @@ RETURNS float8
 AS 'MODULE_PATHNAME', 'pilotscope_last_execution_time'
 LANGUAGE C VOLATILE;
 
--- EXPLAIN (FORMAT JSON) one query once per pilotscope.cards value, in one
+-- EXPLAIN (FORMAT JSON) one SELECT once per pilotscope.cards value, in one
 -- round trip (Lero plans all its candidate cardinality vectors this way).
--- Plans come back in the order of `cards`; the caller's pilotscope.cards is
--- restored afterwards.
+-- Plans come back in the order of `cards`; each value is set for its own
+-- planning only, so the caller's pilotscope.cards is unchanged afterwards.
 CREATE FUNCTION pilotscope_explain(query text, cards text[])
 RETURNS SETOF json
-AS $$
-DECLARE
-    previous text := current_setting('pilotscope.cards', true);
-    element text;
-    plan json;
-BEGIN
-    FOREACH element IN ARRAY cards LOOP
-        PERFORM set_config('pilotscope.cards', coalesce(element, ''), true);
-        EXECUTE 'EXPLAIN (FORMAT JSON) ' || query INTO plan;
-        RETURN NEXT plan;
-    END LOOP;
-    PERFORM set_config('pilotscope.cards', coalesce(previous, ''), true);
-END;
-$$ LANGUAGE plpgsql STRICT VOLATILE;
+AS 'MODULE_PATHNAME', 'pilotscope_explain'
+LANGUAGE C STRICT VOLATILE;

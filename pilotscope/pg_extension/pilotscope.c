@@ -8,9 +8,11 @@
  * This file: module init, GUCs, parsing of pilotscope.cards, SQL functions.
  * The planner hooks are in ps_planner.c, the executor timing in ps_exec.c.
  *
- * SQL interface (see pilotscope--1.0.sql):
+ * SQL interface (see pilotscope--1.1.sql):
  *	  pilotscope_subplans(query, with_sql)  plan a SELECT without running it and
  *	                                       return every base/join rel considered
+ *	  pilotscope_explain(query, cards[])   EXPLAIN (FORMAT JSON) a SELECT once
+ *	                                       per pilotscope.cards value
  *	  pilotscope_last()                    same, for the last top-level statement
  *	                                       planned with pilotscope.record on
  *	  pilotscope_last_execution_time()     executor seconds of the previous
@@ -47,6 +49,15 @@
  *	- A cached generic plan ignores later changes of pilotscope.cards; use
  *	  plan_cache_mode = force_custom_plan.
  *	- Row counts below 1 become 1 (clamp_row_est), so 0 cannot be pushed.
+ *	- A pushed value is capped at what the rel can hold: a base rel's tuple
+ *	  count (rel->tuples: a table's size estimate, a subquery's or function's
+ *	  estimated output), a join rel's the product of its base rels' counts,
+ *	  which is PG's own estimate of their cross join.  Larger values sized
+ *	  plans beyond any stock PG estimate (a pushed 1e15 made parallel hash
+ *	  fail with "invalid DSA memory alloc request size").
+ *	- A statement plans with the settings in force when its planning starts;
+ *	  a function the planner runs (folding, selectivity estimation) that SETs
+ *	  them only affects later statements.
  *	- Keys use unique names over ONE query level's range table (a, a_1, ...);
  *	  EXPLAIN names over the whole flattened plan, so its suffixes can differ.
  *	  Echo keys from a pull instead of constructing them.  Alias names
@@ -62,14 +73,18 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/cmdtag.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
 #include "pilotscope.h"
@@ -94,6 +109,7 @@ static const struct config_enum_entry record_options[] = {
 void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(pilotscope_subplans);
+PG_FUNCTION_INFO_V1(pilotscope_explain);
 PG_FUNCTION_INFO_V1(pilotscope_last);
 PG_FUNCTION_INFO_V1(pilotscope_last_execution_time);
 
@@ -363,6 +379,7 @@ check_cards(char **newval, void **extra, GucSource source)
 		GUC_check_errmsg("out of memory");
 		return false;
 	}
+	cards->size = size;
 	cards->nentries = n;
 	aliasp = (const char **) ((char *) cards + offsetof(PsCards, entries) +
 							  sizeof(PsCardEntry) * n);
@@ -392,6 +409,36 @@ static void
 assign_cards(const char *newval, void *extra)
 {
 	ps_cards = (PsCards *) extra;
+}
+
+/*
+ * A copy of a parsed setting in cxt.  The planner plans a statement with a
+ * copy: the GUC frees its "extra" as soon as a function run during planning
+ * changes the setting.
+ */
+PsCards *
+ps_copy_cards(const PsCards *cards, MemoryContext cxt)
+{
+	PsCards    *copy;
+	ptrdiff_t	shift;
+	int			i;
+	int			j;
+
+	if (cards == NULL)
+		return NULL;
+	copy = MemoryContextAlloc(cxt, cards->size);
+	memcpy(copy, cards, cards->size);
+	/* the chunk points into itself: move those pointers along */
+	shift = (char *) copy - (char *) cards;
+	for (i = 0; i < copy->nentries; i++)
+	{
+		PsCardEntry *e = &copy->entries[i];
+
+		e->aliases = (const char **) ((char *) e->aliases + shift);
+		for (j = 0; j < e->naliases; j++)
+			e->aliases[j] += shift;
+	}
+	return copy;
 }
 
 /* ---------------------------------------------------------------------
@@ -472,97 +519,195 @@ emit_subplans(FunctionCallInfo fcinfo, PsSubplan *subs, int n)
 	}
 }
 
+/* the planned text of pilotscope_subplans() / pilotscope_explain(), for error messages */
+typedef struct PlannedText
+{
+	const char *function;
+	const char *query;
+	int			element;		/* 1-based element of pilotscope_explain's cards, or 0 */
+} PlannedText;
+
 /* Point errors in the planned text at that text, not at the calling statement */
 static void
-subplans_error_callback(void *arg)
+planned_text_error_callback(void *arg)
 {
-	const char *query = (const char *) arg;
+	PlannedText *planned = (PlannedText *) arg;
 	int			pos = geterrposition();
 
 	if (pos > 0)
 	{
 		errposition(0);
 		internalerrposition(pos);
-		internalerrquery(query);
+		internalerrquery(planned->query);
 	}
+	else if (planned->element > 0)
+		errcontext("query planned by %s() with cards element %d: %s",
+				   planned->function, planned->element, planned->query);
 	else
-		errcontext("query planned by pilotscope_subplans(): %s", query);
+		errcontext("query planned by %s(): %s", planned->function, planned->query);
 }
 
-/*
- * pilotscope_subplans(query text, with_sql boolean DEFAULT true)
- *
- * Parse, analyze, rewrite and plan ONE SELECT without executing it; the
- * planner hooks record every base and join rel while it plans.
- */
-Datum
-pilotscope_subplans(PG_FUNCTION_ARGS)
+static void
+require_enabled(const char *function)
 {
-	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	bool		with_sql = PG_GETARG_BOOL(1);
-	List	   *raw;
-	RawStmt    *rs;
-	List	   *qlist;
-	Query	   *q;
-	PsSubplan  *subs;
-	int			n;
-	ErrorContextCallback errcb;
-
 	if (!ps_enabled)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("pilotscope_subplans() needs pilotscope.enabled = on")));
+				 errmsg("%s() needs pilotscope.enabled = on", function),
+				 errhint("SET pilotscope.enabled = on")));
+}
 
-	errcb.callback = subplans_error_callback;
-	errcb.arg = query;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
+/*
+ * Parse, analyze and rewrite the query text a function plans: exactly ONE
+ * SELECT, so that nothing after a ';' can run and nothing but a query is
+ * planned.
+ */
+static Query *
+analyze_one_select(const char *function, const char *query)
+{
+	List	   *raw = pg_parse_query(query);
+	RawStmt    *rs;
+	List	   *qlist;
+	Query	   *q;
 
-	raw = pg_parse_query(query);
 	if (list_length(raw) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("pilotscope_subplans() takes exactly one SELECT statement, got %d statements",
-						list_length(raw))));
+				 errmsg("%s() takes exactly one SELECT statement, got %d statements",
+						function, list_length(raw)),
+				 errhint("Pass one SELECT, without a second statement after a ';'.")));
 	rs = linitial_node(RawStmt, raw);
 	if (IsA(rs->stmt, SelectStmt) && ((SelectStmt *) rs->stmt)->intoClause != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pilotscope_subplans() does not plan SELECT INTO")));
+				 errmsg("%s() does not plan SELECT INTO", function),
+				 errhint("Leave out the INTO clause.")));
 	if (!IsA(rs->stmt, SelectStmt))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pilotscope_subplans() only plans SELECT statements, got %s",
-						GetCommandTagName(CreateCommandTag(rs->stmt)))));
+				 errmsg("%s() only plans SELECT statements, got %s",
+						function, GetCommandTagName(CreateCommandTag(rs->stmt)))));
 
 	qlist = pg_analyze_and_rewrite_fixedparams(rs, query, NULL, 0, NULL);
 	if (list_length(qlist) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pilotscope_subplans(): the statement was rewritten into %d statements",
-						list_length(qlist))));
+				 errmsg("%s(): the statement was rewritten into %d statements",
+						function, list_length(qlist))));
 	q = linitial_node(Query, qlist);
 	if (q->commandType != CMD_SELECT || q->utilityStmt != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("pilotscope_subplans() only plans SELECT statements")));
+				 errmsg("%s() only plans SELECT statements", function)));
+	return q;
+}
 
-	ps_request_capture(with_sql);
-	PG_TRY();
-	{
-		(void) pg_plan_query(q, query, CURSOR_OPT_PARALLEL_OK, NULL);
-	}
-	PG_CATCH();
-	{
-		ps_cancel_capture();
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	ps_cancel_capture();		/* in case the planner hook never ran */
+/*
+ * pilotscope_subplans(query text, with_sql boolean DEFAULT true)
+ *
+ * Plan ONE SELECT without executing it; the planner hooks record every base
+ * and join rel while it plans.  The caller must be allowed to read what the
+ * plan reads, as for EXPLAIN (whose executor start checks the range table).
+ */
+Datum
+pilotscope_subplans(PG_FUNCTION_ARGS)
+{
+	PlannedText planned = {"pilotscope_subplans", text_to_cstring(PG_GETARG_TEXT_PP(0))};
+	PsPlanRequest request = {.capture = true, .with_sql = PG_GETARG_BOOL(1)};
+	ErrorContextCallback errcb;
+	PlannedStmt *pstmt;
+
+	require_enabled(planned.function);
+	errcb.callback = planned_text_error_callback;
+	errcb.arg = &planned;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	pstmt = ps_plan(analyze_one_select(planned.function, planned.query), planned.query, &request);
+#if PG_VERSION_NUM >= 160000
+	(void) ExecCheckPermissions(pstmt->rtable, pstmt->permInfos, true);
+#else
+	(void) ExecCheckRTPerms(pstmt->rtable, true);
+#endif
+
 	error_context_stack = errcb.previous;
+	emit_subplans(fcinfo, request.subs, request.nsubs);
+	return (Datum) 0;
+}
 
-	n = ps_capture_result(&subs);
-	emit_subplans(fcinfo, subs, n);
+/* EXPLAIN (FORMAT JSON) output of a plan, as EXPLAIN prints it (no execution) */
+static char *
+explain_json(PlannedStmt *pstmt, const char *query)
+{
+	ExplainState *es = NewExplainState();
+
+	es->format = EXPLAIN_FORMAT_JSON;
+	ExplainBeginOutput(es);
+	ExplainOnePlan(pstmt, NULL, es, query, NULL, NULL, NULL, NULL);
+	ExplainEndOutput(es);
+	return es->str->data;
+}
+
+/*
+ * pilotscope_explain(query text, cards text[]) RETURNS SETOF json
+ *
+ * EXPLAIN (FORMAT JSON) ONE SELECT once per pilotscope.cards value, in one
+ * round trip (Lero's candidate plans): parsed and analyzed once, planned once
+ * per value.  Each value is SET for its planning only, as a function's SET
+ * clause would (restored afterwards, and by the abort on an error).  Each
+ * plan is made in a context reset after its JSON is stored.
+ */
+Datum
+pilotscope_explain(PG_FUNCTION_ARGS)
+{
+	PlannedText planned = {"pilotscope_explain", text_to_cstring(PG_GETARG_TEXT_PP(0))};
+	ArrayType  *cards = PG_GETARG_ARRAYTYPE_P(1);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ErrorContextCallback errcb;
+	MemoryContext plan_cxt;
+	Query	   *query;
+	Datum	   *values;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	require_enabled(planned.function);
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	deconstruct_array(cards, TEXTOID, -1, false, TYPALIGN_INT, &values, &nulls, &n);
+
+	errcb.callback = planned_text_error_callback;
+	errcb.arg = &planned;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	query = analyze_one_select(planned.function, planned.query);
+	plan_cxt = AllocSetContextCreate(CurrentMemoryContext, "pilotscope_explain plan",
+									 ALLOCSET_DEFAULT_SIZES);
+	for (i = 0; i < n; i++)
+	{
+		PsPlanRequest request = {0};
+		int			nest_level = NewGUCNestLevel();
+		MemoryContext oldcxt = MemoryContextSwitchTo(plan_cxt);
+		PlannedStmt *pstmt;
+		Datum		plan;
+		bool		isnull = false;
+
+		planned.element = i + 1;
+		(void) set_config_option("pilotscope.cards",
+								 nulls[i] ? "" : TextDatumGetCString(values[i]),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+		/* the planner scribbles on its input */
+		pstmt = ps_plan(copyObject(query), planned.query, &request);
+		plan = CStringGetTextDatum(explain_json(pstmt, planned.query));
+		AtEOXact_GUC(true, nest_level);
+		MemoryContextSwitchTo(oldcxt);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &plan, &isnull);
+		MemoryContextReset(plan_cxt);
+	}
+	MemoryContextDelete(plan_cxt);
+
+	error_context_stack = errcb.previous;
 	return (Datum) 0;
 }
 

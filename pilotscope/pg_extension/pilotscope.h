@@ -13,6 +13,8 @@
 #include "postgres.h"
 
 #include "funcapi.h"
+#include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
 
 /* pilotscope.record values */
 typedef enum PsRecordMode
@@ -40,6 +42,7 @@ typedef struct PsCardEntry
  */
 typedef struct PsCards
 {
+	Size		size;			/* of the whole chunk, for ps_copy_cards() */
 	int			nentries;
 	PsCardEntry entries[FLEXIBLE_ARRAY_MEMBER];
 } PsCards;
@@ -58,16 +61,32 @@ typedef struct PsSubplan
 	char	   *sql;			/* NULL when not built or not expressible */
 } PsSubplan;
 
-/* GUC values (pilotscope.c) */
+/*
+ * A statement pilotscope_subplans() / pilotscope_explain() have planned by
+ * ps_plan(): it is planned as a statement of its own even when that happens
+ * while another statement is being planned (a function folded by the planner).
+ */
+typedef struct PsPlanRequest
+{
+	bool		capture;		/* record its sub-plans into subs / nsubs */
+	bool		with_sql;		/* ... with the SELECT count(*) texts */
+	MemoryContext result_cxt;	/* set by ps_plan(): where subs are copied to */
+	PsSubplan  *subs;
+	int			nsubs;
+} PsPlanRequest;
+
+/* GUC values (pilotscope.c); the planner reads them once, when a statement's planning starts */
 extern bool ps_enabled;
 extern int	ps_record_mode;
 extern PsCards *ps_cards;		/* NULL when the setting is empty */
 
+/* pilotscope.c */
+extern PsCards *ps_copy_cards(const PsCards *cards, MemoryContext cxt);
+
 /* ps_planner.c */
 extern void ps_planner_init(void);
-extern void ps_request_capture(bool with_sql);
-extern void ps_cancel_capture(void);
-extern int	ps_capture_result(PsSubplan **out);
+extern PlannedStmt *ps_plan(Query *query, const char *query_string,
+							PsPlanRequest *request);
 extern int	ps_last_result(PsSubplan **out);
 
 /* ps_exec.c */

@@ -11,9 +11,14 @@
  *
  *	planner_hook          nesting depth; only the outermost planner call of a
  *	                      statement acts (planning done inside planning, e.g.
- *	                      constant-folding a SQL function, passes through).
- *	                      Per-statement state lives in stmt_cxt, which also
- *	                      survives GEQO's per-tour memory contexts.
+ *	                      constant-folding a SQL function, passes through),
+ *	                      except the call ps_plan() makes for
+ *	                      pilotscope_subplans/_explain, which plans a statement
+ *	                      of its own and then restores the one it interrupted.
+ *	                      The settings are read and pilotscope.cards copied
+ *	                      when a statement starts.  Per-statement state lives
+ *	                      in st.cxt, which also survives GEQO's per-tour
+ *	                      memory contexts and is deleted when planning ends.
  *	set_rel_pathlist_hook on the FIRST call for a PlannerInfo every base rel
  *	                      size of that level is final (set_base_rel_sizes ran
  *	                      before set_base_rel_pathlists), so all base rels of
@@ -57,6 +62,7 @@
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
 #include "optimizer/planner.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -169,13 +175,18 @@ typedef struct PsBlock
 	int			block;
 } PsBlock;
 
-/* per-statement state, reset at the start of every outermost planner call */
+/*
+ * State of the statement being planned.  Everything it plans with is fixed
+ * when its planning starts (settings read once, pilotscope.cards copied into
+ * cxt), so a function the planner runs meanwhile cannot change it by SET.
+ */
 typedef struct PsStmt
 {
 	bool		active;			/* hooks act for this statement */
-	bool		inject;
+	MemoryContext cxt;			/* everything of the statement; NULL when inactive */
+	PsCards    *cards;			/* NULL: nothing pushed */
 	int			record;			/* PsRecordMode */
-	bool		capture;		/* planned by pilotscope_subplans() */
+	PsPlanRequest *request;		/* planned by ps_plan(), else NULL */
 	bool		touched_table;	/* some level scans a plain relation */
 	int			next_block;
 	List	   *blocks;			/* PsBlock: PlannerInfo -> block number */
@@ -185,15 +196,10 @@ typedef struct PsStmt
 } PsStmt;
 
 static PsStmt st;
-static int	planner_depth = 0;
-static MemoryContext stmt_cxt = NULL;	/* everything of the current statement */
+static int	planner_depth = 0;		/* of planner calls within the statement */
+static PsPlanRequest *pending_request = NULL;	/* for the next planner call */
 static MemoryContext last_cxt = NULL;	/* pilotscope_last() result */
 
-static bool capture_pending = false;
-static bool capture_with_sql = false;
-
-static PsSubplan *capture_subs = NULL;	/* in stmt_cxt */
-static int	capture_n = 0;
 static PsSubplan *last_subs = NULL; /* in last_cxt */
 static int	last_n = 0;
 
@@ -476,7 +482,7 @@ clause_text(PsLevel *lv, RestrictInfo *rinfo)
 
 		ctl.keysize = sizeof(RestrictInfo *);
 		ctl.entrysize = sizeof(PsClauseText);
-		ctl.hcxt = stmt_cxt;
+		ctl.hcxt = st.cxt;
 		lv->clause_text = hash_create("pilotscope clause text", 256, &ctl,
 									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
@@ -639,7 +645,7 @@ record_rel(PsLevel *lv, Relids relids, Relids fullrelids, bool is_join,
 	if (found && e->owner == lv)
 		return;
 
-	oldcxt = MemoryContextSwitchTo(stmt_cxt);
+	oldcxt = MemoryContextSwitchTo(st.cxt);
 	if (!found)
 		e->key.relids = bms_copy(relids);	/* the rel may live in a GEQO context */
 	e->owner = lv;
@@ -661,6 +667,23 @@ record_rel(PsLevel *lv, Relids relids, Relids fullrelids, bool is_join,
  * ---------------------------------------------------------------------
  */
 
+/*
+ * The most rows a pushed value gives a rel: the product of its base rels'
+ * tuple counts (for a base rel, its own).  That is what PG itself estimates
+ * for a cross join of them, so no push sizes a plan beyond what stock PG can
+ * produce (a pushed 1e15 made parallel hash request > 1 GB of shared memory).
+ */
+static double
+max_rows(PsLevel *lv, Relids relids)
+{
+	double		bound = 1.0;
+	int			rti = -1;
+
+	while ((rti = bms_next_member(relids, rti)) >= 0)
+		bound *= clamp_row_est(lv->root->simple_rel_array[rti]->tuples);
+	return bound;
+}
+
 /* Translate the pilotscope.cards entries of this level's block, once */
 static void
 translate_cards(PsLevel *lv)
@@ -668,9 +691,9 @@ translate_cards(PsLevel *lv)
 	int			i;
 	int			j;
 
-	for (i = 0; i < ps_cards->nentries; i++)
+	for (i = 0; i < st.cards->nentries; i++)
 	{
-		PsCardEntry *e = &ps_cards->entries[i];
+		PsCardEntry *e = &st.cards->entries[i];
 		Relids		relids = NULL;
 		int			rti = -1;
 		double		rows;
@@ -686,7 +709,7 @@ translate_cards(PsLevel *lv)
 		}
 		if (rti < 0)
 			continue;			/* a key not of this query: ignored */
-		rows = clamp_row_est(e->rows);
+		rows = Min(clamp_row_est(e->rows), max_rows(lv, relids));
 		if (e->naliases == 1)
 			lv->base_target[rti] = rows;
 		else
@@ -702,7 +725,7 @@ translate_cards(PsLevel *lv)
 				ctl.entrysize = sizeof(PsJoinTarget);
 				ctl.hash = bitmap_hash;
 				ctl.match = bitmap_match;
-				ctl.hcxt = stmt_cxt;
+				ctl.hcxt = st.cxt;
 				lv->join_target = hash_create("pilotscope join targets", 64, &ctl,
 											  HASH_ELEM | HASH_FUNCTION |
 											  HASH_COMPARE | HASH_CONTEXT);
@@ -756,10 +779,10 @@ block_of(PlannerInfo *root)
 		if (b->root == root)
 			return b->block;
 	}
-	b = MemoryContextAlloc(stmt_cxt, sizeof(PsBlock));
+	b = MemoryContextAlloc(st.cxt, sizeof(PsBlock));
 	b->root = root;
 	b->block = ++st.next_block;
-	st.blocks = lappend(st.blocks, b);	/* CurrentMemoryContext is stmt_cxt */
+	st.blocks = lappend(st.blocks, b);	/* CurrentMemoryContext is st.cxt */
 	return b->block;
 }
 
@@ -805,10 +828,10 @@ init_level(PlannerInfo *root)
 	lv->base_target = palloc(sizeof(double) * lv->nslots);
 	for (i = 0; i < lv->nslots; i++)
 		lv->base_target[i] = -1.0;
-	if (st.inject)
+	if (st.cards != NULL)
 		translate_cards(lv);
 
-	lv->seen = psw_create(stmt_cxt, 256, NULL);
+	lv->seen = psw_create(st.cxt, 256, NULL);
 	st.levels = lappend(st.levels, lv);
 
 	i = -1;
@@ -854,7 +877,7 @@ get_level(PlannerInfo *root, bool *created)
 			return lv;
 		}
 	}
-	oldcxt = MemoryContextSwitchTo(stmt_cxt);
+	oldcxt = MemoryContextSwitchTo(st.cxt);
 	lv = init_level(root);
 	MemoryContextSwitchTo(oldcxt);
 	st.last_level = lv;
@@ -1012,24 +1035,28 @@ ps_join_search(PlannerInfo *root, int levels_needed, List *initial_rels)
  * statement begin / end
  * ---------------------------------------------------------------------
  */
+/*
+ * Start a statement: read the settings it plans with, once.  A statement the
+ * hooks do not act on (nothing pushed, nothing recorded) gets no state.
+ */
 static void
-stmt_begin(void)
+stmt_begin(PsPlanRequest *request)
 {
-	MemoryContextReset(stmt_cxt);
 	memset(&st, 0, sizeof(st));
-	capture_subs = NULL;
-	capture_n = 0;
-
-	st.capture = capture_pending;
-	capture_pending = false;
+	st.request = request;
 	if (!ps_enabled)
 		return;
-	if (st.capture)
-		st.record = capture_with_sql ? PS_RECORD_SQL : PS_RECORD_ROWS;
+	if (request != NULL && request->capture)
+		st.record = request->with_sql ? PS_RECORD_SQL : PS_RECORD_ROWS;
 	else
 		st.record = ps_record_mode;
-	st.inject = ps_cards != NULL && ps_cards->nentries > 0;
-	st.active = st.inject || st.record != PS_RECORD_OFF;
+	if (ps_cards == NULL && st.record == PS_RECORD_OFF)
+		return;
+
+	st.active = true;
+	st.cxt = AllocSetContextCreate(CurrentMemoryContext, "pilotscope statement",
+								   ALLOCSET_DEFAULT_SIZES);
+	st.cards = ps_copy_cards(ps_cards, st.cxt);
 	if (st.record != PS_RECORD_OFF)
 	{
 		HASHCTL		ctl;
@@ -1038,7 +1065,7 @@ stmt_begin(void)
 		ctl.entrysize = sizeof(PsRecEntry);
 		ctl.hash = rec_hash;
 		ctl.match = rec_match;
-		ctl.hcxt = stmt_cxt;
+		ctl.hcxt = st.cxt;
 		st.records = hash_create("pilotscope records", 256, &ctl,
 								 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	}
@@ -1057,73 +1084,69 @@ cmp_subplan(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
+/* the recorded sub-plans, sorted, copied into cxt (they outlive the statement) */
+static int
+copy_records(MemoryContext cxt, PsSubplan **out)
+{
+	long		n = hash_get_num_entries(st.records);
+	PsSubplan  *subs = MemoryContextAlloc(cxt, sizeof(PsSubplan) * Max(n, 1));
+	HASH_SEQ_STATUS seq;
+	PsRecEntry *e;
+	int			i = 0;
+
+	hash_seq_init(&seq, st.records);
+	while ((e = (PsRecEntry *) hash_seq_search(&seq)) != NULL)
+	{
+		subs[i] = e->sp;
+		subs[i].key = MemoryContextStrdup(cxt, e->sp.key);
+		if (e->sp.sql)
+			subs[i].sql = MemoryContextStrdup(cxt, e->sp.sql);
+		i++;
+	}
+	qsort(subs, i, sizeof(PsSubplan), cmp_subplan);
+	*out = subs;
+	return i;
+}
+
+/* Hand the records of a planned statement to pilotscope_subplans() or pilotscope_last() */
 static void
 stmt_end(void)
 {
-	if (st.active && st.records != NULL)
+	if (st.records == NULL)
+		return;
+	if (st.request != NULL && st.request->capture)
+		st.request->nsubs = copy_records(st.request->result_cxt, &st.request->subs);
+	else if (st.touched_table)
 	{
-		long		n = hash_get_num_entries(st.records);
-		PsSubplan  *subs = MemoryContextAlloc(stmt_cxt, sizeof(PsSubplan) * Max(n, 1));
-		HASH_SEQ_STATUS seq;
-		PsRecEntry *e;
-		int			i = 0;
-
-		hash_seq_init(&seq, st.records);
-		while ((e = (PsRecEntry *) hash_seq_search(&seq)) != NULL)
-			subs[i++] = e->sp;
-		qsort(subs, i, sizeof(PsSubplan), cmp_subplan);
-
-		if (st.capture)
-		{
-			capture_subs = subs;
-			capture_n = i;
-		}
-		else if (st.touched_table)
-		{
-			/* statements on no table (e.g. SELECT * FROM pilotscope_last()) keep the old record */
-			int			j;
-
-			MemoryContextReset(last_cxt);
-			last_subs = MemoryContextAlloc(last_cxt, sizeof(PsSubplan) * Max(i, 1));
-			for (j = 0; j < i; j++)
-			{
-				last_subs[j] = subs[j];
-				last_subs[j].key = MemoryContextStrdup(last_cxt, subs[j].key);
-				if (subs[j].sql)
-					last_subs[j].sql = MemoryContextStrdup(last_cxt, subs[j].sql);
-			}
-			last_n = i;
-		}
+		/* statements on no table (e.g. SELECT * FROM pilotscope_last()) keep the old record */
+		MemoryContextReset(last_cxt);
+		last_n = copy_records(last_cxt, &last_subs);
 	}
-	/* PlannerInfos die with the caller's context: drop all pointers to them */
-	st.active = false;
-	st.levels = NIL;
-	st.blocks = NIL;
-	st.last_level = NULL;
-	st.records = NULL;
 }
 
-static void
-stmt_abort(void)
-{
-	st.active = false;
-	st.blocks = NIL;
-	st.levels = NIL;
-	st.last_level = NULL;
-	st.records = NULL;
-	capture_subs = NULL;
-	capture_n = 0;
-}
-
+/*
+ * planner_hook.  A statement starts at the outermost planner call, or at the
+ * call ps_plan() makes (then the statement being planned, if any, is saved
+ * and carries on afterwards).  Planner calls inside a statement's planning
+ * (e.g. for the body of a function the planner folds) pass through.  The
+ * saved state is restored however planning ends, errors included.
+ */
 static PlannedStmt *
 ps_planner(Query *parse, const char *query_string, int cursorOptions,
 		   ParamListInfo boundParams)
 {
+	PsPlanRequest *request = pending_request;
+	bool		starts = (planner_depth == 0 || request != NULL);
+	PsStmt		outer_st = st;
+	int			outer_depth = planner_depth;
 	PlannedStmt *result;
-	bool		outermost = (planner_depth == 0);
 
-	if (outermost)
-		stmt_begin();
+	pending_request = NULL;
+	if (starts)
+	{
+		stmt_begin(request);
+		planner_depth = 0;
+	}
 	planner_depth++;
 	PG_TRY();
 	{
@@ -1131,18 +1154,18 @@ ps_planner(Query *parse, const char *query_string, int cursorOptions,
 			result = prev_planner_hook(parse, query_string, cursorOptions, boundParams);
 		else
 			result = standard_planner(parse, query_string, cursorOptions, boundParams);
+		if (starts)
+			stmt_end();
 	}
-	PG_CATCH();
+	PG_FINALLY();
 	{
-		planner_depth--;
-		if (outermost)
-			stmt_abort();
-		PG_RE_THROW();
+		/* PlannerInfos die with the caller's context: nothing may point at them */
+		if (starts && st.cxt != NULL)
+			MemoryContextDelete(st.cxt);
+		st = outer_st;
+		planner_depth = outer_depth;
 	}
 	PG_END_TRY();
-	planner_depth--;
-	if (outermost)
-		stmt_end();
 	return result;
 }
 
@@ -1150,26 +1173,28 @@ ps_planner(Query *parse, const char *query_string, int cursorOptions,
  * interface for pilotscope.c
  * ---------------------------------------------------------------------
  */
-void
-ps_request_capture(bool with_sql)
-{
-	capture_pending = true;
-	capture_with_sql = with_sql;
-	capture_subs = NULL;
-	capture_n = 0;
-}
 
-void
-ps_cancel_capture(void)
+/* Plan a query as a statement of its own, as pilotscope_subplans()/_explain() need */
+PlannedStmt *
+ps_plan(Query *query, const char *query_string, PsPlanRequest *request)
 {
-	capture_pending = false;
-}
+	PsPlanRequest *outer_request = pending_request;
+	PlannedStmt *result;
 
-int
-ps_capture_result(PsSubplan **out)
-{
-	*out = capture_subs;
-	return capture_n;
+	request->result_cxt = CurrentMemoryContext;
+	request->subs = NULL;
+	request->nsubs = 0;
+	pending_request = request;
+	PG_TRY();
+	{
+		result = pg_plan_query(query, query_string, CURSOR_OPT_PARALLEL_OK, NULL);
+	}
+	PG_FINALLY();
+	{
+		pending_request = outer_request;
+	}
+	PG_END_TRY();
+	return result;
 }
 
 int
@@ -1182,8 +1207,6 @@ ps_last_result(PsSubplan **out)
 void
 ps_planner_init(void)
 {
-	stmt_cxt = AllocSetContextCreate(TopMemoryContext, "pilotscope statement",
-									 ALLOCSET_DEFAULT_SIZES);
 	last_cxt = AllocSetContextCreate(TopMemoryContext, "pilotscope last record",
 									 ALLOCSET_SMALL_SIZES);
 

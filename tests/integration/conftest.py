@@ -1,15 +1,19 @@
-"""Fixtures of the integration tests: an interactor, private model/cache folders, a private MLflow store."""
+"""Fixtures of the integration tests: an interactor, private model/cache folders, a private MLflow store,
+an unprivileged database role and a witness of the server's survival."""
 from __future__ import annotations
 
 import fcntl
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg2.extensions
 import pytest
 from wire_counter import WireCounter
 
-from pilotscope import collection_cache
+from pilotscope import collection_cache, db
+from pilotscope.embedded_server import EmbeddedServer
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotModel import MODEL_DIR_ENV
 
@@ -70,3 +74,65 @@ def tracking_uri(mlflow_store_template: Path, tmp_path: Path, monkeypatch) -> st
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("PILOTSCOPE_MODEL_DIR", str(tmp_path / "models"))
     return uri
+
+
+@pytest.fixture(scope="session")
+def untrusted_role(stats_tiny_config, worker_id_suffix) -> str:
+    """A role with no privilege but SELECT on stats_tiny's tables, as any database user could have."""
+    role = f"pilotscope_untrusted_{worker_id_suffix}"
+    conn = db.connect(stats_tiny_config, autocommit=True)
+    with conn.cursor() as cur:
+        _drop_role(cur, role)  # left by an interrupted run
+        cur.execute(f"CREATE ROLE {role}")
+        cur.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    yield role
+    with conn.cursor() as cur:
+        _drop_role(cur, role)
+    conn.close()
+
+
+def _drop_role(cur, role: str) -> None:
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+    if cur.fetchone() is not None:
+        cur.execute(f"DROP OWNED BY {role}")
+        cur.execute(f"DROP ROLE {role}")
+
+
+@pytest.fixture()
+def untrusted_conn(stats_tiny_config, untrusted_role):
+    """An autocommit session of stats_tiny acting as `untrusted_role` (pilotscope hooks active)."""
+    conn = db.connect(stats_tiny_config, autocommit=True)
+    db.ensure_extension_loaded(conn)
+    with conn.cursor() as cur:
+        cur.execute(f"SET ROLE {untrusted_role}")
+    yield conn
+    conn.close()
+
+
+@dataclass
+class ServerWitness:
+    """A session opened before a test: a backend crash makes the postmaster end every session."""
+
+    conn: psycopg2.extensions.connection
+    backend_pid: int
+    postmaster_pid: int | None
+
+    def assert_survived(self, *others: psycopg2.extensions.connection) -> None:
+        """The same postmaster runs and this and the given sessions still answer."""
+        assert EmbeddedServer().postmaster_pid() == self.postmaster_pid, "the server was restarted"
+        for conn in (self.conn, *others):
+            assert not conn.closed, "a session was closed: the server crashed"
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_backend_pid()")
+                pid = cur.fetchone()[0]
+            assert conn is not self.conn or pid == self.backend_pid
+
+
+@pytest.fixture()
+def server_witness(stats_tiny_config):
+    conn = db.connect(stats_tiny_config, autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        backend_pid = cur.fetchone()[0]
+    yield ServerWitness(conn, backend_pid, EmbeddedServer().postmaster_pid())
+    conn.close()
