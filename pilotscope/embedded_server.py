@@ -242,7 +242,11 @@ class EmbeddedServer:
         if self.postmaster_pid() is None:  # never let pg_ctl signal a process that is not ours
             self._remove_stale_pid_file()
             return
-        result = self._run([str(pg.bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
+        stop = [str(pg.bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", "stop"]
+        result = self._run([*stop, "-m", "fast"])
+        if result.returncode != 0 and "does not shut down" in result.stderr:
+            # a fast shutdown can hang in crash recovery; the data are reloadable caches, so stop at once
+            result = self._run([*stop, "-m", "immediate"])
         if result.returncode != 0 and "Is server running?" not in result.stderr:
             raise ServerStartError(f"pg_ctl stop failed:\n{result.stderr.strip()}")
 
