@@ -45,6 +45,11 @@ class QueryResult:
     @property
     def overhead_time(self) -> float:
         """What the algorithm added to the query: pull + inference + push."""
+        return self.steering_time
+
+    @property
+    def steering_time(self) -> float:
+        """Seconds the algorithm spent deciding (the name agreed for the measurement's `steering`)."""
         return self.cost.pull + self.cost.inference + self.cost.push
 
 
