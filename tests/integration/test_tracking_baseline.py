@@ -18,7 +18,6 @@ from pilotscope.Common.workload_metrics import summarize_test_results
 from pilotscope.paths import PROJECT_ROOT
 
 QUERY_COUNT = len(load_test_sql("stats_tiny"))
-unified_test = load_script("test_example_algorithms/unified_test.py")
 compare_results = load_script("algorithm_examples/compare_results.py")
 
 
@@ -73,18 +72,21 @@ def test_unified_test_tracks_writes_results_and_compare_results_compares_them(st
     results_dir = tmp_path / "results"
     tracked = _run_script("test_example_algorithms/unified_test.py", "--algo", "baseline", "--db", "stats_tiny",
                           "--epochs", "7", "--results-dir", str(results_dir))
-    assert tracked.returncode == 0, tracked.stderr
-    assert f"baseline on stats_tiny: {QUERY_COUNT} queries" in tracked.stdout
-    assert unified_test.main(["--algo", "baseline", "--no-mlflow", "--results-dir", str(results_dir)]) == 0
-    assert "MLflow run" not in capsys.readouterr().out
+    assert tracked.returncode == 0, tracked.stdout + tracked.stderr
+    summary = tracked.stdout.splitlines()[-4:]  # the plugin's summary, the answer last
+    assert summary[1].startswith(f"baseline  stats_tiny   queries  {QUERY_COUNT}  failed 0  timed out 0  total ")
+    assert re.fullmatch(f"=+ {QUERY_COUNT} passed.* in .*=+", summary[-1])
+    untracked = _run_script("test_example_algorithms/unified_test.py", "--algo", "baseline", "--no-mlflow",
+                            "--results-dir", str(results_dir))
+    assert untracked.returncode == 0 and "run - [FINISHED]" in untracked.stdout
 
     files = sorted(results_dir.glob("baseline_stats_tiny_*.json"))
     assert len(files) == 2 and all(re.fullmatch(r"baseline_stats_tiny_\d{8}_\d{6}(_2)?\.json", f.name)
                                    for f in files)
     contents = [json.loads(f.read_text()) for f in files]
     assert all(set(c) == {"algorithm", "database", "timestamp", "metrics", "extra_info"} for c in contents)
-    tracked_file = next(c for c in contents if c["extra_info"]["mlflow_run_id"])
-    run = MlflowClient(tracking_uri).get_run(tracked_file["extra_info"]["mlflow_run_id"])
+    tracked_file = next(c for c in contents if c["extra_info"]["run_id"])
+    run = MlflowClient(tracking_uri).get_run(tracked_file["extra_info"]["run_id"])
     assert run.data.tags["stage"] == "tested" and run.data.params["num_epoch"] == "7"
     assert run.data.metrics["test_total_time"] == tracked_file["metrics"]["test_total_time"]
     assert len(MlflowClient(tracking_uri).search_runs([run.info.experiment_id])) == 1  # --no-mlflow added none
