@@ -369,3 +369,16 @@ def test_an_unreachable_tracking_server_fails_at_start_with_its_password_masked(
     result.stderr.fnmatch_lines([f"ERROR: The MLflow tracking store http://me:***@127.0.0.1:{port}/ cannot be used: "
                                  f"*Connection refused. *--no-mlflow."])
     assert "s3cret" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_repository_runs_perf_benchmarks_only_when_asked(bench):
+    def collected(*args: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *args], cwd=PROJECT_ROOT,
+                              env=bench.env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return {line.split("::")[0] for line in done.stdout.splitlines() if "::" in line}
+
+    assert collected("benchmarks", "-k", "mscn") == {"benchmarks/test_mscn_stats_tiny.py"}
+    assert "benchmarks/test_mscn_overhead.py" in collected("benchmarks", "-k", "mscn", "-m", "perf")
+    assert collected("benchmarks/test_mscn_overhead.py") == {"benchmarks/test_mscn_overhead.py"}
+    assert "benchmarks/test_baseline_stats_tiny.py" in collected("--no-mlflow")  # the root's pytest benchmarks
