@@ -94,11 +94,20 @@ def test_unified_test_tracks_writes_results_and_compare_results_compares_them(st
     write_results_file("mscn", "stats_tiny", {"test_total_time": 0.4, "test_db_execution_time": 0.1,
                                               "test_overhead_time": 0.3, "test_query_count": QUERY_COUNT},
                        results_dir=results_dir)
+    # newer, but not comparable: an untimed (-n) MSCN run and a Baseline run of another workload
+    untimed = write_results_file("mscn", "stats_tiny", {"test_query_count": QUERY_COUNT}, {"timed": False},
+                                 results_dir=results_dir, timestamp="29991231_235959")
+    write_results_file("baseline", "stats_tiny", {"test_total_time": 9.0, "test_query_count": 84},
+                       {"workload": "fast"}, results_dir=results_dir, timestamp="29991231_235959")
     chart = tmp_path / "chart.png"
     compared = _run_script("algorithm_examples/compare_results.py", "--latest", "mscn", "lero", "baseline",
-                           "--db", "stats_tiny", "--results-dir", str(results_dir), "--output", str(chart))
+                           "--results-dir", str(results_dir), "--output", str(chart))
     assert compared.returncode == 0, compared.stderr
-    assert "no results file for lero on stats_tiny" in compared.stderr
+    assert "no comparable results file for lero on stats_tiny (test workload)" in compared.stderr
+    assert f"passed over {untimed.name}: not comparable" in compared.stderr
+    assert "passed over baseline_stats_tiny_29991231_235959.json: not comparable (untimed, not FINISHED, or " \
+           "workload fast)" in compared.stderr
+    assert "Comparing stats_tiny, test workload, timed and FINISHED: mscn_stats_tiny_" in compared.stdout
     rows = [line for line in compared.stdout.splitlines() if line.startswith("║ ") and "Algorithm" not in line]
     assert [row.split("║")[1].strip() for row in rows] == ["mscn", "baseline"]
     assert rows[1].split("║")[-2].strip() == "1.00x"
