@@ -33,5 +33,9 @@ class ModuleRecord:
     def failed(self) -> bool:
         return self.errors > 0 or any(q.failed or q.timed_out for q in self.queries.values())
 
+    def owns(self, test_nodeid: str) -> bool:
+        """Whether a test (or a pytest-benchmark fullname) is one of this module's queries."""
+        return test_nodeid.startswith(self.nodeid.split("::")[0] + "::")
+
     def stats(self) -> WorkloadStats:
         return WorkloadStats(self.queries.values(), timed=self.timed)

@@ -157,7 +157,7 @@ class PilotSession:
         session = getattr(self.config, "_benchmarksession", None)
         if session is None or session.disabled:
             return None
-        mine = [b for b in session.benchmarks if b and b.fullname.startswith(record.nodeid.rsplit("::", 1)[0])]
+        mine = [b for b in session.benchmarks if b and record.owns(b.fullname)]
         if not mine:
             return None
         return self.config.hook.pytest_benchmark_generate_json(
@@ -166,7 +166,7 @@ class PilotSession:
 
     def owns(self, benchmark_fullname: str) -> bool:
         """Whether a pytest-benchmark benchmark times one of this session's module queries."""
-        return any(benchmark_fullname.startswith(r.nodeid.rsplit("::", 1)[0] + "::") for r in self.modules.values())
+        return any(record.owns(benchmark_fullname) for record in self.modules.values())
 
     # ------------------------------------------------------------ outcomes
     @pytest.hookimpl(hookwrapper=True)

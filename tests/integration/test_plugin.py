@@ -371,6 +371,29 @@ def test_an_unreachable_tracking_server_fails_at_start_with_its_password_masked(
     assert "s3cret" not in result.stdout.str() + result.stderr.str()
 
 
+# Every query sleeps past the statement timeout.
+SLEEPING_MODULE = BASELINE_MODULE.format(dataset="stats_tiny") + '''
+
+def get_preset_scheduler(config, **kwargs):
+    from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
+    scheduler, tracker = get_baseline_preset_scheduler(config, **kwargs)
+    execute = scheduler.execute
+    scheduler.execute = lambda sql, timeout=None: execute("select pg_sleep(1)", timeout=timeout)
+    return scheduler, tracker
+'''
+
+
+def test_timed_out_queries_count_with_their_time_and_fail_the_run(bench, tmp_path):
+    result = bench("--query-timeout", "0.2", *THREE_QUERIES, test_baseline_stats_tiny=SLEEPING_MODULE)
+    result.assert_outcomes(failed=3, deselected=81)
+    result.stdout.fnmatch_lines(["baseline  stats_tiny   queries    3  failed 0  timed out 3  total *[[]FAILED[]]"])
+    (run,) = runs_of("baseline_stats_tiny", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    metrics = run.data.metrics
+    assert run.info.status == "FAILED" and metrics["test_timed_out_count"] == 3
+    assert metrics["test_total_time"] >= 3 * 0.2  # at least the timeouts: giving up is not faster
+    assert metrics["test_db_execution_time"] == pytest.approx(metrics["test_total_time"])  # executor time unknown
+
+
 def test_the_repository_runs_perf_benchmarks_only_when_asked(bench):
     def collected(*args: str) -> set[str]:
         done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *args], cwd=PROJECT_ROOT,
