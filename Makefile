@@ -25,7 +25,7 @@ test: setup compose-validator
 	$(PYTHON) -m pytest -m serial tests
 
 benchmark: setup
-	$(PYTHON) -m pytest benchmarks -m "not perf" --db stats_tiny
+	$(PYTHON) -m pytest benchmarks --db stats_tiny
 
 perf: setup
 	$(PYTHON) -m pytest benchmarks -m perf -s

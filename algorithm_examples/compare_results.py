@@ -1,11 +1,13 @@
 """Compare algorithms from their legacy JSON results files: a table and a PNG bar chart.
 
-    python algorithm_examples/compare_results.py --latest mscn lero baseline [--db stats_tiny]
+    python algorithm_examples/compare_results.py --latest mscn lero baseline [--db stats_tiny] [--workload test]
     python algorithm_examples/compare_results.py --list [--db stats_tiny]
     python algorithm_examples/compare_results.py FILE.json [FILE.json ...]
 
-Files are read from `test_example_algorithms/results/` (`--results-dir` for another folder). Runs
-from any folder.
+Files are read from `test_example_algorithms/results/` (`--results-dir` for another folder). `--latest`
+compares only what is comparable: for each algorithm the newest timed, FINISHED file of one database
+(`--db`, else that of the newest such file) and one workload (`--workload`, default test), and it prints
+which files it took and which newer ones it passed over. Runs from any folder.
 """
 from __future__ import annotations
 
@@ -43,6 +45,33 @@ def comparison_table(results: Sequence[ResultsFile]) -> str:
                      _seconds(result, "test_overhead_time"), ratio])
     return box_table(["Algorithm", "Database", "Timestamp", "Queries", "Total (s)", "Avg (s)", "DB exec (s)",
                       "Overhead (s)", "vs Baseline"], rows)
+
+
+def latest_comparable(algorithms: Sequence[str], database: str | None, workload: str,
+                      results_dir: Path) -> list[ResultsFile]:
+    """The newest comparable file of each algorithm, all of one database and workload; says which on stdout."""
+    if database is None:
+        newest = [found for found in (latest_results_file(a, None, results_dir, workload, comparable=True)
+                                      for a in algorithms) if found]
+        if not newest:
+            return []
+        database = max(newest, key=lambda found: found.timestamp).database
+    chosen = []
+    for algorithm in algorithms:
+        found = latest_results_file(algorithm, database, results_dir, workload, comparable=True)
+        newest = latest_results_file(algorithm, database, results_dir)
+        if newest is not None and newest.path != getattr(found, "path", None):
+            print(f"note: passed over {newest.path.name}: not comparable (untimed, not FINISHED, or workload "
+                  f"{newest.workload})", file=sys.stderr)
+        if found is None:
+            print(f"warning: no comparable results file for {algorithm} on {database} ({workload} workload) "
+                  f"in {results_dir}", file=sys.stderr)
+        else:
+            chosen.append(found)
+    if chosen:
+        print(f"Comparing {database}, {workload} workload, timed and FINISHED: "
+              + ", ".join(found.path.name for found in chosen))
+    return chosen
 
 
 def listing_table(results: Sequence[ResultsFile]) -> str:
@@ -83,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latest", nargs="+", metavar="ALGO", help="compare the newest file of each algorithm")
     parser.add_argument("--list", action="store_true", help="list the results files")
     parser.add_argument("--db", help="only files of this database")
+    parser.add_argument("--workload", default="test", help="with --latest: the workload timed (default: test)")
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR, help="folder of the results files")
     parser.add_argument("--output", type=Path, help="PNG chart path (default: <results-dir>/comparison_<time>.png)")
     args = parser.parse_args(argv)
@@ -92,14 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         print(listing_table(results) if results else f"No results files in {args.results_dir}.")
         return 0
     if args.latest:
-        results = []
-        for algorithm in args.latest:
-            result = latest_results_file(algorithm, args.db, args.results_dir)
-            if result is None:
-                print(f"warning: no results file for {algorithm}" + (f" on {args.db}" if args.db else "")
-                      + f" in {args.results_dir}", file=sys.stderr)
-            else:
-                results.append(result)
+        results = latest_comparable(args.latest, args.db, args.workload, args.results_dir)
     elif args.files:
         try:
             results = [read_results_file(path) for path in args.files]

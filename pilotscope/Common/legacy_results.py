@@ -42,6 +42,17 @@ class ResultsFile:
     metrics: dict[str, Any]
     extra_info: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def workload(self) -> str:
+        """The workload it timed; files from before the plugin recorded it timed the test workload."""
+        return self.extra_info.get("workload", "test")
+
+    @property
+    def comparable(self) -> bool:
+        """Timed (not an xdist run) and not cut short: its totals mean what they say."""
+        return ("test_total_time" in self.metrics and self.extra_info.get("timed", True)
+                and self.extra_info.get("status", "FINISHED") == "FINISHED")
+
 
 def write_results_file(algorithm: str, database: str, metrics: Mapping[str, Any],
                        extra_info: Mapping[str, Any] | None = None, results_dir: Path | None = None,
@@ -117,9 +128,10 @@ def list_results_files(results_dir: Path | None = None) -> list[ResultsFile]:
     return sorted(found, key=lambda result: (result.timestamp, result.path.stat().st_mtime_ns))
 
 
-def latest_results_file(algorithm: str, database: str | None = None,
-                        results_dir: Path | None = None) -> ResultsFile | None:
-    """The newest results file of `algorithm` (on `database` when given), or None."""
+def latest_results_file(algorithm: str, database: str | None = None, results_dir: Path | None = None,
+                        workload: str | None = None, comparable: bool = False) -> ResultsFile | None:
+    """The newest results file of `algorithm` (on `database`, of `workload`, comparable, when asked), or None."""
     matching = [result for result in list_results_files(results_dir)
-                if result.algorithm == algorithm and (database is None or result.database == database)]
+                if result.algorithm == algorithm and database in (None, result.database)
+                and workload in (None, result.workload) and (result.comparable or not comparable)]
     return matching[-1] if matching else None

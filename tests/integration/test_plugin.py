@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,40 @@ def test_unknown_algorithm_is_a_usage_error(bench):
     assert "unknown algorithm 'nosuch'. Known: baseline, mscn, lero" in result.stdout.str() + result.stderr.str()
 
 
+def test_bad_option_values_are_usage_errors_before_anything_runs(bench):
+    module = BASELINE_MODULE.format(dataset="stats_tiny")
+    for args, message in [(("--rounds", "0"), "*--rounds must be at least 1*"),
+                          (("--workload", "nope"), "*--workload must be one of test, fast, train*"),
+                          (("--gate", "test_total_time:ten"), "*invalid --gate 'test_total_time:ten'*")]:
+        result = bench(*args, test_baseline_stats_tiny=module)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([message])
+
+
+def test_a_package_adds_an_algorithm_through_the_entry_point_group(bench, tmp_path):
+    site = tmp_path / "site"  # an installed third-party package: its module and its dist-info
+    (site / "plainpg_algo-0.1.dist-info").mkdir(parents=True)
+    (site / "plainpg_algo-0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: plainpg-algo\n"
+                                                                  "Version: 0.1\n")
+    (site / "plainpg_algo-0.1.dist-info" / "entry_points.txt").write_text(
+        "[pilotscope.algorithms]\nplainpg = plainpg_algo:get_plainpg_preset_scheduler\n")
+    (site / "plainpg_algo.py").write_text(textwrap.dedent(f"""
+        from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
+
+        def get_plainpg_preset_scheduler(config, **kwargs):
+            open({str(tmp_path / "preset_called")!r}, "w").close()
+            return get_baseline_preset_scheduler(config, **kwargs)
+    """))
+    bench.env["PYTHONPATH"] += os.pathsep + str(site)
+    module = BASELINE_MODULE.format(dataset="stats_tiny").replace('"baseline"', '"plainpg"')
+    result = bench("--no-mlflow", *THREE_QUERIES, test_plainpg_stats_tiny=module)
+    result.assert_outcomes(passed=3, deselected=81)
+    assert (tmp_path / "preset_called").exists()
+    result.stdout.fnmatch_lines(["plainpg   stats_tiny   queries    3  failed 0  timed out 0  total *"])
+    unknown = bench(test_nosuch_stats_tiny=module.replace('"plainpg"', '"nosuch"'))
+    assert "unknown algorithm 'nosuch'. Known: baseline, mscn, lero, plainpg" in unknown.stdout.str() + unknown.stderr.str()
+
+
 def test_a_malformed_database_url_is_a_usage_error_that_does_not_echo_it(bench):
     bench.env[DATABASE_URL_ENV] = "postgresql://me:Pw0rdXyz@db.example:99999/"
     result = bench(test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
@@ -134,8 +169,14 @@ def test_tracked_run_with_per_query_timings_results_file_and_deselection(bench, 
                    test_baseline_imdb_tiny=BASELINE_MODULE.format(dataset="imdb_tiny"))
     result.assert_outcomes(passed=84, deselected=1)
     result.stdout.fnmatch_lines(["*pilotscope summary*",
-                                 "baseline  stats_tiny   queries   84  failed 0  timed out 0  total *[[]FINISHED[]]",
-                                 "deselected (not --db stats_tiny): test_baseline_imdb_tiny.py (imdb_tiny)"])
+                                 "deselected (not --db stats_tiny): test_baseline_imdb_tiny.py (imdb_tiny)",
+                                 "per-query timings: in each results file *"])
+    # the output ends with the answer: the module's line and its results file, then pytest's count
+    assert fnmatch(result.outlines[-3], "baseline  stats_tiny   queries   84  failed 0  timed out 0  total *"
+                                        "  db *  overhead *  steering *  run * [[]FINISHED[]]")
+    assert fnmatch(result.outlines[-2], f"  results file: {bench.results}/baseline_stats_tiny_*.json")
+    assert fnmatch(result.outlines[-1], "=*= 84 passed, 1 deselected* in *")
+    assert "benchmark 'baseline on stats_tiny'" not in result.stdout.str()  # no 84-row pytest-benchmark table
     (run,) = runs_of("baseline_stats_tiny", f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert run.info.status == "FINISHED" and run.data.tags["stage"] == "tested"
     assert run.data.params["workload"] == "fast" and run.data.params["rounds"] == "2"
@@ -189,8 +230,10 @@ def test_gate_passes_identical_runs_and_fails_a_real_slowdown(bench):
     second.stdout.fnmatch_lines(["*gate test_total_time vs run *: pass: total time ratio*"])
     slow = bench(*args, test_baseline_stats_tiny=SLOW_MODULE)
     assert slow.ret == pytest.ExitCode.TESTS_FAILED
-    slow.stdout.fnmatch_lines(["*gate test_total_time vs run *: REGRESSION: total time ratio*",
-                               "*slowest against the reference: q*"])
+    # the verdict ends the output, and pytest's last line does not read "84 passed" alone
+    assert fnmatch(slow.outlines[-3], "  gate test_total_time vs run *: REGRESSION: total time ratio*")
+    assert fnmatch(slow.outlines[-2], "  slowest against the reference: q*")
+    assert fnmatch(slow.outlines[-1], "=*= 84 passed, *1 gate regression* in *")
 
 
 @pytest.mark.serial  # timings: run alone, not beside other xdist workers
@@ -211,8 +254,8 @@ def test_xdist_keeps_modules_whole_checks_results_and_states_no_timings(bench, t
     assert run.info.status == "FINISHED" and "test_total_time" not in run.data.metrics
     assert run.data.metrics["test_query_count"] == 84
     assert "pytest-benchmark is disabled under xdist" in run.data.tags["timings"]
-    result.stdout.fnmatch_lines(["baseline  stats_tiny   queries   84  failed 0  timed out 0  (no timings)*",
-                                 "Ran under xdist (-n): pytest-benchmark takes no timings there*"])
+    result.stdout.fnmatch_lines(["Ran under xdist (-n): pytest-benchmark takes no timings there*",
+                                 "baseline  stats_tiny   queries   84  failed 0  timed out 0  (no timings)*"])
     refused = bench("-n", "2", "--gate", "test_total_time:60%",
                     test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
@@ -326,3 +369,39 @@ def test_an_unreachable_tracking_server_fails_at_start_with_its_password_masked(
     result.stderr.fnmatch_lines([f"ERROR: The MLflow tracking store http://me:***@127.0.0.1:{port}/ cannot be used: "
                                  f"*Connection refused. *--no-mlflow."])
     assert "s3cret" not in result.stdout.str() + result.stderr.str()
+
+
+# Every query sleeps past the statement timeout.
+SLEEPING_MODULE = BASELINE_MODULE.format(dataset="stats_tiny") + '''
+
+def get_preset_scheduler(config, **kwargs):
+    from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
+    scheduler, tracker = get_baseline_preset_scheduler(config, **kwargs)
+    execute = scheduler.execute
+    scheduler.execute = lambda sql, timeout=None: execute("select pg_sleep(1)", timeout=timeout)
+    return scheduler, tracker
+'''
+
+
+def test_timed_out_queries_count_with_their_time_and_fail_the_run(bench, tmp_path):
+    result = bench("--query-timeout", "0.2", *THREE_QUERIES, test_baseline_stats_tiny=SLEEPING_MODULE)
+    result.assert_outcomes(failed=3, deselected=81)
+    result.stdout.fnmatch_lines(["baseline  stats_tiny   queries    3  failed 0  timed out 3  total *[[]FAILED[]]"])
+    (run,) = runs_of("baseline_stats_tiny", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    metrics = run.data.metrics
+    assert run.info.status == "FAILED" and metrics["test_timed_out_count"] == 3
+    assert metrics["test_total_time"] >= 3 * 0.2  # at least the timeouts: giving up is not faster
+    assert metrics["test_db_execution_time"] == pytest.approx(metrics["test_total_time"])  # executor time unknown
+
+
+def test_the_repository_runs_perf_benchmarks_only_when_asked(bench):
+    def collected(*args: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *args], cwd=PROJECT_ROOT,
+                              env=bench.env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return {line.split("::")[0] for line in done.stdout.splitlines() if "::" in line}
+
+    assert collected("benchmarks", "-k", "mscn") == {"benchmarks/test_mscn_stats_tiny.py"}
+    assert "benchmarks/test_mscn_overhead.py" in collected("benchmarks", "-k", "mscn", "-m", "perf")
+    assert collected("benchmarks/test_mscn_overhead.py") == {"benchmarks/test_mscn_overhead.py"}
+    assert "benchmarks/test_baseline_stats_tiny.py" in collected("--no-mlflow")  # the root's pytest benchmarks

@@ -18,7 +18,6 @@ from pilotscope.Common.workload_metrics import summarize_test_results
 from pilotscope.paths import PROJECT_ROOT
 
 QUERY_COUNT = len(load_test_sql("stats_tiny"))
-unified_test = load_script("test_example_algorithms/unified_test.py")
 compare_results = load_script("algorithm_examples/compare_results.py")
 
 
@@ -73,18 +72,21 @@ def test_unified_test_tracks_writes_results_and_compare_results_compares_them(st
     results_dir = tmp_path / "results"
     tracked = _run_script("test_example_algorithms/unified_test.py", "--algo", "baseline", "--db", "stats_tiny",
                           "--epochs", "7", "--results-dir", str(results_dir))
-    assert tracked.returncode == 0, tracked.stderr
-    assert f"baseline on stats_tiny: {QUERY_COUNT} queries" in tracked.stdout
-    assert unified_test.main(["--algo", "baseline", "--no-mlflow", "--results-dir", str(results_dir)]) == 0
-    assert "MLflow run" not in capsys.readouterr().out
+    assert tracked.returncode == 0, tracked.stdout + tracked.stderr
+    summary = tracked.stdout.splitlines()[-4:]  # the plugin's summary, the answer last
+    assert summary[1].startswith(f"baseline  stats_tiny   queries  {QUERY_COUNT}  failed 0  timed out 0  total ")
+    assert re.fullmatch(f"=+ {QUERY_COUNT} passed.* in .*=+", summary[-1])
+    untracked = _run_script("test_example_algorithms/unified_test.py", "--algo", "baseline", "--no-mlflow",
+                            "--results-dir", str(results_dir))
+    assert untracked.returncode == 0 and "run - [FINISHED]" in untracked.stdout
 
     files = sorted(results_dir.glob("baseline_stats_tiny_*.json"))
     assert len(files) == 2 and all(re.fullmatch(r"baseline_stats_tiny_\d{8}_\d{6}(_2)?\.json", f.name)
                                    for f in files)
     contents = [json.loads(f.read_text()) for f in files]
     assert all(set(c) == {"algorithm", "database", "timestamp", "metrics", "extra_info"} for c in contents)
-    tracked_file = next(c for c in contents if c["extra_info"]["mlflow_run_id"])
-    run = MlflowClient(tracking_uri).get_run(tracked_file["extra_info"]["mlflow_run_id"])
+    tracked_file = next(c for c in contents if c["extra_info"]["run_id"])
+    run = MlflowClient(tracking_uri).get_run(tracked_file["extra_info"]["run_id"])
     assert run.data.tags["stage"] == "tested" and run.data.params["num_epoch"] == "7"
     assert run.data.metrics["test_total_time"] == tracked_file["metrics"]["test_total_time"]
     assert len(MlflowClient(tracking_uri).search_runs([run.info.experiment_id])) == 1  # --no-mlflow added none
@@ -92,11 +94,20 @@ def test_unified_test_tracks_writes_results_and_compare_results_compares_them(st
     write_results_file("mscn", "stats_tiny", {"test_total_time": 0.4, "test_db_execution_time": 0.1,
                                               "test_overhead_time": 0.3, "test_query_count": QUERY_COUNT},
                        results_dir=results_dir)
+    # newer, but not comparable: an untimed (-n) MSCN run and a Baseline run of another workload
+    untimed = write_results_file("mscn", "stats_tiny", {"test_query_count": QUERY_COUNT}, {"timed": False},
+                                 results_dir=results_dir, timestamp="29991231_235959")
+    write_results_file("baseline", "stats_tiny", {"test_total_time": 9.0, "test_query_count": 84},
+                       {"workload": "fast"}, results_dir=results_dir, timestamp="29991231_235959")
     chart = tmp_path / "chart.png"
     compared = _run_script("algorithm_examples/compare_results.py", "--latest", "mscn", "lero", "baseline",
-                           "--db", "stats_tiny", "--results-dir", str(results_dir), "--output", str(chart))
+                           "--results-dir", str(results_dir), "--output", str(chart))
     assert compared.returncode == 0, compared.stderr
-    assert "no results file for lero on stats_tiny" in compared.stderr
+    assert "no comparable results file for lero on stats_tiny (test workload)" in compared.stderr
+    assert f"passed over {untimed.name}: not comparable" in compared.stderr
+    assert "passed over baseline_stats_tiny_29991231_235959.json: not comparable (untimed, not FINISHED, or " \
+           "workload fast)" in compared.stderr
+    assert "Comparing stats_tiny, test workload, timed and FINISHED: mscn_stats_tiny_" in compared.stdout
     rows = [line for line in compared.stdout.splitlines() if line.startswith("║ ") and "Algorithm" not in line]
     assert [row.split("║")[1].strip() for row in rows] == ["mscn", "baseline"]
     assert rows[1].split("║")[-2].strip() == "1.00x"

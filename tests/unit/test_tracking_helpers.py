@@ -14,20 +14,35 @@ from pilotscope.Common.legacy_results import (ResultsDirError, check_results_dir
                                               list_results_files, read_results_file, write_results_file)
 from pilotscope.Common.tracking_store import (LegacyFileStoreError, UnusableStoreError, artifact_location,
                                               check_store, display_uri, sqlite_path, tracking_uri)
-from pilotscope.Common.workload_metrics import summarize_test_results
+from pilotscope.Common.workload_metrics import FIELDS, QueryMeasurement, WorkloadStats, summarize_test_results
 from pilotscope.PilotScheduler import QueryResult
 
 
-def _result(total: float, db_time: float | None, timed_out: bool = False) -> QueryResult:
+def _result(total: float, db_time: float | None, timed_out: bool = False, steering: float = 0.0) -> QueryResult:
     return QueryResult(sql="select 1", records=None, end_to_end_time=total, db_execution_time=db_time,
-                       timed_out=timed_out)
+                       steering_time=steering, timed_out=timed_out)
 
 
 def test_test_metrics_sum_times_and_split_overhead_from_db_execution():
-    metrics = summarize_test_results([_result(1.0, 0.25), _result(3.0, 1.0), _result(2.0, None, timed_out=True)])
-    assert metrics == {"test_total_time": 6.0, "test_average_time": 2.0, "test_query_count": 3,
-                       "test_db_execution_time": 1.25, "test_overhead_time": 4.75, "test_timed_out_count": 1}
-    assert summarize_test_results([])["test_average_time"] == 0.0
+    metrics = summarize_test_results([_result(1.0, 0.25, steering=0.125), _result(3.0, 1.0), _result(2.0, None, timed_out=True)])
+    # the timed-out query counts with its time, all of it as execution (the server never said)
+    assert metrics == {"test_query_count": 3, "test_failed_count": 0, "test_timed_out_count": 1,
+                       "test_total_time": 6.0, "test_average_time": 2.0, "test_db_execution_time": 3.25,
+                       "test_overhead_time": 2.75, "test_steering_time": 0.125}
+    assert list(metrics) == list(FIELDS)
+    assert summarize_test_results([]) == {"test_query_count": 0, "test_failed_count": 0, "test_timed_out_count": 0}
+
+
+def test_failed_queries_leave_the_totals_and_untimed_ones_have_no_timing_metrics():
+    queries = [QueryMeasurement("q000", 0, end_to_end=1.0, db_execution=0.5),
+               QueryMeasurement("q001", 1, end_to_end=9.0, db_execution=0.5, failed=True)]
+    stats = WorkloadStats(queries)
+    assert stats.as_dict()["test_total_time"] == 1.0 and stats.test_failed_count == 1
+    assert stats.per_query("test_overhead_time") == {"q000": 0.5}
+    saved = [QueryMeasurement.from_dict(row) for row in stats.table()]  # as read back from a results file
+    assert WorkloadStats(saved).as_dict() == stats.as_dict()
+    untimed = WorkloadStats([QueryMeasurement("q000", 0, db_execution=0.5)], timed=False)
+    assert untimed.as_dict() == {"test_query_count": 1, "test_failed_count": 0, "test_timed_out_count": 0}
 
 
 def test_the_default_store_is_sqlite_beside_mlruns_unless_the_environment_names_one(tmp_path, monkeypatch):

@@ -1,0 +1,130 @@
+"""The plugin's options: declared once, read and validated once into one `PilotOptions` (see pytest-benchmark's session).
+
+Every option has a command-line flag and an ini key; the command line wins. `PilotOptions.from_config`
+runs in `pytest_configure`, so a bad value is a usage error before anything is collected, and the rest
+of the plugin reads plain attributes. A new option is one line in `OPTIONS` (or `FLAGS`) and one field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_pilotscope.gate import GateSpec
+
+WORKLOADS = ("test", "fast", "train")
+
+# option name -> (ini name, type, default, help)
+OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
+    "db": ("pilotscope_db", str, "stats_tiny", "dataset to benchmark; modules for other datasets are deselected"),
+    "epochs": ("pilotscope_epochs", int, 100, "training epochs"),
+    "num_training": ("pilotscope_num_training", int, -1, "training queries (-1: all)"),
+    "num_collection": ("pilotscope_num_collection", int, -1, "queries to collect training data from (-1: all)"),
+    "workload": ("pilotscope_workload", str, "test", "workload to benchmark: test, fast or train"),
+    "rounds": ("pilotscope_rounds", int, 1, "timed executions per query"),
+    "warmup_rounds": ("pilotscope_warmup_rounds", int, 0, "untimed executions per query before timing"),
+    "query_timeout": ("pilotscope_query_timeout", float, 300.0, "statement timeout per query, seconds"),
+    "results_dir": ("pilotscope_results_dir", str, "", "where legacy JSON results files go"),
+    "gate": ("pilotscope_gate", str, "", "regression gate, e.g. test_total_time:10%"),
+    "gate_ref": ("pilotscope_gate_ref", str, "best", "gate reference: best, last, a run id, or a JSON file"),
+}
+FLAGS: dict[str, tuple[str, str]] = {
+    "no_mlflow": ("pilotscope_no_mlflow", "do not track in MLflow"),
+    "no_train": ("pilotscope_no_train", "no collection or training: use the best tracked (or newest local) model"),
+}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pilotscope", "pilotscope benchmarks")
+    for name, (ini, kind, default, help_text) in OPTIONS.items():
+        group.addoption(f"--{name.replace('_', '-')}", dest=f"pilotscope_{name}", default=None,
+                        type=kind, help=f"{help_text} (ini: {ini}; default {default!r})")
+        parser.addini(ini, help_text, default=str(default))
+    for name, (ini, help_text) in FLAGS.items():
+        group.addoption(f"--{name.replace('_', '-')}", dest=f"pilotscope_{name}", action="store_true",
+                        default=None, help=f"{help_text} (ini: {ini})")
+        parser.addini(ini, help_text, type="bool", default=False)
+
+
+def _read(config: pytest.Config, name: str) -> Any:
+    """One option: the command line wins over the ini file."""
+    value = config.getoption(f"pilotscope_{name}")
+    if value is not None:
+        return value
+    if name in FLAGS:
+        return config.getini(FLAGS[name][0])
+    ini, kind, _, _ = OPTIONS[name]
+    try:
+        return kind(config.getini(ini))
+    except ValueError:
+        raise pytest.UsageError(f"{ini} = {config.getini(ini)!r}: expected a {kind.__name__}.") from None
+
+
+@dataclass(frozen=True)
+class PilotOptions:
+    """Every pilotscope option of the session, validated."""
+
+    db: str
+    epochs: int
+    num_training: int
+    num_collection: int
+    workload: str
+    rounds: int
+    warmup_rounds: int
+    query_timeout: float
+    results_dir: Path | None  # None: the default folder
+    gate: GateSpec | None
+    gate_ref: str
+    no_mlflow: bool
+    no_train: bool
+
+    @property
+    def tracked(self) -> bool:
+        return not self.no_mlflow
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> "PilotOptions":
+        """Read every option once; a bad one is a `pytest.UsageError` saying what is accepted."""
+        raw = {name: _read(config, name) for name in (*OPTIONS, *FLAGS)}
+        _check_dataset(raw["db"])
+        if raw["workload"] not in WORKLOADS:
+            raise pytest.UsageError(f"--workload must be one of {', '.join(WORKLOADS)}.")
+        if raw["rounds"] < 1 or raw["warmup_rounds"] < 0:
+            raise pytest.UsageError("--rounds must be at least 1 and --warmup-rounds at least 0.")
+        if raw["query_timeout"] <= 0:
+            raise pytest.UsageError("--query-timeout must be a positive number of seconds.")
+        raw["results_dir"] = Path(raw["results_dir"]) if raw["results_dir"] else None
+        raw["gate"] = _gate(config, raw["gate"]) if raw["gate"] else None
+        return cls(**raw)
+
+    def run_params(self) -> dict[str, Any]:
+        """What a module's MLflow run records as its parameters."""
+        return {"num_epoch": self.epochs, "num_training": self.num_training, "num_collection": self.num_collection,
+                "workload": self.workload, "rounds": self.rounds, "warmup_rounds": self.warmup_rounds,
+                "train": not self.no_train}
+
+
+def _check_dataset(db: str) -> None:
+    from pilotscope.datasets import available_datasets
+    from pilotscope.errors import ConfigurationError
+    from pilotscope.PilotConfig import PostgreSQLConfig
+    known = available_datasets()
+    if db not in known:
+        raise pytest.UsageError(f"--db {db!r}: unknown dataset. Known datasets: {', '.join(sorted(known))}.")
+    try:
+        PostgreSQLConfig(db=db)  # a malformed PILOTSCOPE_DATABASE_URL is a usage error, before anything runs
+    except ConfigurationError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _gate(config: pytest.Config, text: str) -> GateSpec:
+    try:
+        spec = GateSpec.parse(text)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput"):
+        raise pytest.UsageError("--gate needs timings, and pytest-benchmark takes none under xdist (-n): "
+                                "run the gated benchmark without -n.")
+    return spec
