@@ -39,14 +39,14 @@ def ensure_extension_loaded(conn: psycopg2.extensions.connection) -> None:
     """Check `CREATE EXTENSION pilotscope` was run and make its planner hooks active in this session.
 
     On the embedded server the library is preloaded; on an external server without
-    `shared_preload_libraries = 'pilotscope'` it is loaded per session with LOAD.
+    `shared_preload_libraries = 'pilotscope'` it is loaded per session with LOAD. A database whose
+    extension is older than the installed one (created by an older checkout) is updated.
     """
     with conn.cursor() as cur:
-        cur.execute("SELECT e.extversion, a.default_version FROM pg_extension e "
-                    "LEFT JOIN pg_available_extensions a ON a.name = e.extname WHERE e.extname = 'pilotscope' "
-                    "UNION ALL SELECT NULL, default_version FROM pg_available_extensions WHERE name = 'pilotscope' "
-                    "LIMIT 1")
-        installed, available = cur.fetchone() or (None, None)
+        cur.execute("SELECT (SELECT extversion FROM pg_extension WHERE extname = 'pilotscope'), "
+                    "(SELECT default_version FROM pg_available_extensions WHERE name = 'pilotscope'), "
+                    "current_setting('shared_preload_libraries')")
+        installed, available, preloaded = cur.fetchone()
         if installed is None:
             conn.rollback()
             fix = ("run `CREATE EXTENSION pilotscope;` in that database" if available else
@@ -56,28 +56,22 @@ def ensure_extension_loaded(conn: psycopg2.extensions.connection) -> None:
                 f"The pilotscope extension is not installed in database {conn.info.dbname!r}: {fix}. "
                 f"For the cardinality hooks, also add pilotscope to shared_preload_libraries (or allow LOAD).")
         if available is not None and installed != available:
-            _update_extension(conn, cur, installed, available)
-        cur.execute("SELECT current_setting('shared_preload_libraries')")
-        preloaded = "pilotscope" in cur.fetchone()[0]
-        if not preloaded:
-            try:
-                cur.execute("LOAD 'pilotscope'")
-            except psycopg2.Error as exc:
-                conn.rollback()
-                raise ExtensionMissingError(
-                    f"The pilotscope library is not preloaded and LOAD failed ({exc.pgerror or exc}). "
-                    f"Add `shared_preload_libraries = 'pilotscope'` to the server's postgresql.conf and restart it.") from exc
+            _run_or_explain(conn, cur, "ALTER EXTENSION pilotscope UPDATE", (
+                f"The pilotscope extension in database {conn.info.dbname!r} is version {installed}, the server "
+                f"has {available}, and updating it failed ({{error}}). As its owner or a superuser, run "
+                f"`ALTER EXTENSION pilotscope UPDATE;` in that database."))
+        if "pilotscope" not in preloaded:
+            _run_or_explain(conn, cur, "LOAD 'pilotscope'", (
+                "The pilotscope library is not preloaded and LOAD failed ({error}). Add "
+                "`shared_preload_libraries = 'pilotscope'` to the server's postgresql.conf and restart it."))
     conn.commit()
 
 
-def _update_extension(conn: psycopg2.extensions.connection, cur: psycopg2.extensions.cursor,
-                      current: str, default: str) -> None:
-    """Bring a database's extension to the installed version (e.g. one created by an older checkout)."""
+def _run_or_explain(conn: psycopg2.extensions.connection, cur: psycopg2.extensions.cursor, statement: str,
+                    explanation: str) -> None:
+    """Run a set-up statement; when the server refuses it, roll back and say what to do instead."""
     try:
-        cur.execute("ALTER EXTENSION pilotscope UPDATE")
+        cur.execute(statement)
     except psycopg2.Error as exc:
         conn.rollback()
-        raise ExtensionMissingError(
-            f"The pilotscope extension in database {conn.info.dbname!r} is version {current}, the server has "
-            f"{default}, and updating it failed ({exc.pgerror or exc}). As its owner or a superuser, run "
-            f"`ALTER EXTENSION pilotscope UPDATE;` in that database.") from exc
+        raise ExtensionMissingError(explanation.format(error=exc.pgerror or exc)) from exc

@@ -114,3 +114,32 @@ def test_external_server_from_uri_and_missing_extension(stats_tiny_config, monke
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+def test_a_database_made_by_an_older_extension_is_updated_on_connect(stats_tiny_config, worker_id_suffix):
+    """1.0 named its library `$libdir/pilotscope`: a server running its checkout's own build must re-point it."""
+    name = f"oldext_{worker_id_suffix}"
+    admin = db.connect(stats_tiny_config, "postgres", autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        old = db.connect(stats_tiny_config, name, autocommit=True)
+        with old.cursor() as cur:
+            cur.execute("CREATE EXTENSION pilotscope")
+            # as 1.0 left it: its version, and C functions bound to the installation's shared library
+            cur.execute("UPDATE pg_extension SET extversion = '1.0' WHERE extname = 'pilotscope'")
+            cur.execute("UPDATE pg_proc SET probin = '$libdir/pilotscope' WHERE probin = 'pilotscope'")
+        old.close()
+        conn = db.connect(stats_tiny_config, name)
+        db.ensure_extension_loaded(conn)
+        with conn.cursor() as cur:
+            cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'pilotscope'")
+            assert cur.fetchone()[0] == "1.1"
+            cur.execute("SELECT DISTINCT probin FROM pg_proc WHERE probin LIKE '%pilotscope'")
+            assert cur.fetchall() == [("pilotscope",)]
+        conn.close()
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
