@@ -76,7 +76,7 @@ def test_failed_connections_show_no_password_in_long_tracebacks_with_locals(stat
                REJECTING_URL=f"postgresql://postgres:{known}@127.0.0.1:{ours.port}/",
                MALFORMED_URL=f"postgresql://me:{known}@[::1")
     try:
-        run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--tb=long", "-l",
+        run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--tb=long", "-l", "-rN",
                               "test_failing.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         embedded_password = lost.info().password
         lost_server_log = _log_text(lost)
