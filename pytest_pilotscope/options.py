@@ -33,6 +33,7 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
 FLAGS: dict[str, tuple[str, str]] = {
     "no_mlflow": ("pilotscope_no_mlflow", "do not track in MLflow"),
     "no_train": ("pilotscope_no_train", "no collection or training: use the best tracked (or newest local) model"),
+    "no_paired": ("pilotscope_no_paired", "do not time plain PostgreSQL beside each query of a learned algorithm"),
 }
 
 
@@ -79,10 +80,15 @@ class PilotOptions:
     gate_ref: str
     no_mlflow: bool
     no_train: bool
+    no_paired: bool
 
     @property
     def tracked(self) -> bool:
         return not self.no_mlflow
+
+    def paired(self, algorithm: str) -> bool:
+        """A learned algorithm's queries are timed beside plain PostgreSQL's (see `pairing`) unless --no-paired."""
+        return algorithm != "baseline" and not self.no_paired
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "PilotOptions":

@@ -22,6 +22,7 @@ import pytest
 
 from pilotscope.Common.workload_metrics import QueryMeasurement
 from pytest_pilotscope.options import PilotOptions, add_options
+from pytest_pilotscope.pairing import PlainRounds
 from pytest_pilotscope.registry import get_algorithm
 from pytest_pilotscope.session import PilotQuery, PilotSession
 
@@ -128,17 +129,28 @@ def trained_scheduler(request: pytest.FixtureRequest, pilot_config, mlflow_run):
 
 @pytest.fixture
 def benchmark_query(request: pytest.FixtureRequest, benchmark, trained_scheduler):
-    """Time `trained_scheduler.execute(sql)` for one query with pytest-benchmark (pedantic)."""
+    """Time `trained_scheduler.execute(sql)` for one query with pytest-benchmark (pedantic).
+
+    A learned algorithm's rounds are timed paired (see `pairing`): the same scheduler runs the query
+    plainly (`steer=False`) beside each round, alternating who goes first.
+    """
     session = pilot_session(request.config)
     options = session.options
     record = session.modules[request.module.__name__]
+    paired = record.timed and options.paired(record.algorithm)
+
+    def plain(sql: str) -> bool:
+        return not trained_scheduler.execute(sql, steer=False).timed_out
 
     def run(query: PilotQuery):
         benchmark.group = f"{record.algorithm} on {record.dataset}"
+        beside = PlainRounds(plain, query.sql, query.index) if paired else None
         result = benchmark.pedantic(trained_scheduler.execute, args=(query.sql,), rounds=options.rounds,
-                                    warmup_rounds=options.warmup_rounds)
+                                    warmup_rounds=options.warmup_rounds, setup=beside and beside.before,
+                                    teardown=beside and beside.after)
         measured = QueryMeasurement.from_result(result, query.query_id, query.index)
         measured.end_to_end = benchmark.stats.stats.median if record.timed else None  # the median of the rounds
+        measured.plain_end_to_end = beside.median_time(options.rounds) if beside else None
         record.queries[query.query_id] = measured
         if result.timed_out:
             pytest.fail(f"{query.query_id} timed out after {options.query_timeout} s")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from pytest_pilotscope import pairing
 from pytest_pilotscope.records import ModuleRecord
 
 XDIST_NOTE = ("Ran under xdist (-n): pytest-benchmark takes no timings there, so none were taken or logged; every "
@@ -27,6 +28,9 @@ def module_lines(records: Iterable[ModuleRecord]) -> list[str]:
             base = baseline_totals.get(record.dataset)
             if base and record.algorithm != "baseline":
                 line += f"  vs baseline {m['test_total_time'] / base:.2f}x"
+            paired = pairing.summarize_queries(record.stats().queries)
+            if paired:
+                line += f"  {paired.describe()}"
         else:
             line += "  (no timings)"
         lines.append(line + f"  run {record.run_id or '-'} [{record.status}]")

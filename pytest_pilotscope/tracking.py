@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Iterable
 
 from pilotscope.Common.workload_metrics import QueryMeasurement, WorkloadStats
+from pytest_pilotscope import pairing
 from pytest_pilotscope.options import PilotOptions
 from pytest_pilotscope.records import ModuleRecord
 
@@ -35,7 +36,8 @@ def end_run(record: ModuleRecord, baseline: dict[str, float] | None, error: Base
                 tracker.log_metrics({"query_time": q.end_to_end}, step=q.index)
         else:
             tracker.set_tags({"timings": "none: pytest-benchmark is disabled under xdist"})
-        tracker.log_test_results(stats.as_dict())
+        paired = pairing.summarize_queries(stats.queries)
+        tracker.log_test_results({**stats.as_dict(), **(paired.metrics() if paired else {})})
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)
             (folder / PER_QUERY_ARTIFACT).write_text(json.dumps(stats.table(), indent=1))

@@ -8,7 +8,9 @@ it, so one rule holds everywhere:
 - `end_to_end`: seconds from the scheduler's start to the records (in the plugin, the median of the rounds);
 - `db_execution`: the server's executor seconds;
 - `overhead` = end_to_end − db_execution: planning, steering and round trips, all that is not execution;
-- `steering`: the seconds the algorithm spent deciding (a part of the overhead).
+- `steering`: the seconds the algorithm spent deciding (a part of the overhead);
+- `plain_end_to_end`: paired timing, plain PostgreSQL's seconds on the same query beside it (the same
+  median of rounds); `paired_ratio` = end_to_end / plain_end_to_end.
 
 A timed-out query counts in every total with the time it took (the statement timeout, a lower bound of
 its real time: giving up never makes an algorithm look faster than finishing would) and in
@@ -42,6 +44,7 @@ class QueryMeasurement:
     steering: float | None = None
     timed_out: bool = False
     failed: bool = False
+    plain_end_to_end: float | None = None  # None: not timed paired (or plain PostgreSQL timed out)
 
     @classmethod
     def from_result(cls, result: Any, query_id: str, index: int = 0) -> "QueryMeasurement":
@@ -63,6 +66,13 @@ class QueryMeasurement:
     @property
     def overhead(self) -> float | None:
         return None if self.end_to_end is None else self.end_to_end - self.execution
+
+    @property
+    def paired_ratio(self) -> float | None:
+        """This query's algorithm / plain PostgreSQL time, when both sides completed."""
+        if self.failed or self.timed_out or self.end_to_end is None or not self.plain_end_to_end:
+            return None
+        return self.end_to_end / self.plain_end_to_end
 
     def seconds(self, metric: str) -> float | None:
         """This query's share of a per-query total (a key of PER_QUERY_FIELDS)."""
