@@ -28,7 +28,7 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "query_timeout": ("pilotscope_query_timeout", float, 300.0, "statement timeout per query, seconds"),
     "results_dir": ("pilotscope_results_dir", str, "", "where legacy JSON results files go"),
     "gate": ("pilotscope_gate", str, "", "regression gate, e.g. test_total_time:10%"),
-    "gate_ref": ("pilotscope_gate_ref", str, "best", "gate reference: best, last, a run id, or a JSON file"),
+    "gate_ref": ("pilotscope_gate_ref", str, "recent", "gate reference: recent, last, best, a run id, or a results file"),
 }
 FLAGS: dict[str, tuple[str, str]] = {
     "no_mlflow": ("pilotscope_no_mlflow", "do not track in MLflow"),

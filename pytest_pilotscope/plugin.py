@@ -14,7 +14,7 @@ Each module is one MLflow run (`mlflow_run`), its scheduler is trained or loaded
 written when the module ends, and `--gate` compares the run with a reference. This module holds the
 hooks and fixtures; the options are read once (`options.py`), the session keeps the state
 (`session.py`), and what was measured goes to MLflow (`tracking.py`), the results file
-(`results_file.py`), the gate (`gate_reference.py`) and the terminal (`summary.py`).
+(`results_file.py`), the gate (`references.py`) and the terminal (`summary.py`).
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 Lifecycle: collection parametrizes each benchmark module (`ALGORITHM`, `DATASET`) over its workload's
 queries and deselects modules of other datasets; the `mlflow_run` fixture opens a `ModuleRecord` per
 module and `finish_module` closes it (results file, then its run) when the module ends, or at session end
-for a module cut short; `pytest_sessionfinish` applies the gate; the terminal summary comes last. Under
+for a module cut short; the gate's references are chosen and checked once collection ends, before any
+query runs, and `pytest_sessionfinish` applies the gate; the terminal summary comes last. Under
 xdist each worker runs whole modules and sends its summary lines to the controller, which prints them.
 All state is set in `__init__`.
 """
@@ -14,7 +15,7 @@ from typing import Callable
 
 import pytest
 
-from pytest_pilotscope import gate_reference, results_file, tracking
+from pytest_pilotscope import references, results_file, tracking
 from pytest_pilotscope.options import PilotOptions
 from pytest_pilotscope.records import ModuleRecord
 from pytest_pilotscope.registry import algorithms
@@ -57,6 +58,7 @@ class PilotSession:
         self.preflight_done = False
         self.interrupted = False
         self.regressed = False
+        self.gate_references: dict[str, references.GateReference] = {}  # by module name, with --gate
         self._plain = {}
 
     @property
@@ -112,6 +114,9 @@ class PilotSession:
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
+        if self.options.gate and not config.option.collectonly:  # a bad reference: refused before any run
+            modules = {item.module for item in keep if module_target(getattr(item, "module", None))}
+            self.gate_references = references.resolve_all(self.options, modules)
 
     # ------------------------------------------------------- plain answers
     def plain_answer(self, dataset: str, sql: str) -> list:
@@ -194,7 +199,7 @@ class PilotSession:
             if record.status == "RUNNING":  # interrupted before its module finished
                 self.finish_module(record, "KILLED" if self.interrupted else "FAILED")
         if self.options.gate and not self.interrupted:
-            self.regressed = gate_reference.apply_gate(self.options, self.modules.values())
+            self.regressed = references.apply_gate(self.options, self.modules, self.gate_references)
             if self.regressed:
                 session.exitstatus = pytest.ExitCode.TESTS_FAILED
         results_errors = [r.results_error for r in self.modules.values() if r.results_error]

@@ -62,16 +62,26 @@ def run_per_query(run_id: str) -> list[QueryMeasurement] | None:
         return None
 
 
-def finished_runs(experiment: str, exclude: str | None, order_by: list[str]):
-    """FINISHED runs of `experiment` that logged a total time, in `order_by` order."""
+def finished_runs(experiment: str, order_by: list[str], workload: str | None = None):
+    """FINISHED runs of `experiment` (of `workload`, if given) that logged a total time, in `order_by` order."""
     from pilotscope.Common.tracking_store import tracking_client
     client = tracking_client()
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return []
-    runs = client.search_runs([found.experiment_id], filter_string="attributes.status = 'FINISHED'",
-                              order_by=order_by, max_results=50)
-    return [r for r in runs if r.info.run_id != exclude and "test_total_time" in r.data.metrics]
+    where = "attributes.status = 'FINISHED'" + (f" and params.workload = '{workload}'" if workload else "")
+    runs = client.search_runs([found.experiment_id], filter_string=where, order_by=order_by, max_results=50)
+    return [r for r in runs if "test_total_time" in r.data.metrics]
+
+
+def find_run(run_id: str):
+    """The tracked run `run_id`, or None when the store has no such run."""
+    from mlflow.exceptions import MlflowException
+    from pilotscope.Common.tracking_store import tracking_client
+    try:
+        return tracking_client().get_run(run_id)
+    except MlflowException:
+        return None
 
 
 def baseline_times(options: PilotOptions, record: ModuleRecord,
@@ -82,7 +92,7 @@ def baseline_times(options: PilotOptions, record: ModuleRecord,
             return other.stats().per_query()
     if not options.tracked:
         return None
-    for run in finished_runs(f"baseline_{record.dataset}", None, ["metrics.test_total_time ASC"])[:1]:
+    for run in finished_runs(f"baseline_{record.dataset}", ["metrics.test_total_time ASC"])[:1]:
         queries = run_per_query(run.info.run_id)
         if queries:
             return WorkloadStats(queries).per_query()

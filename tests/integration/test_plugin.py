@@ -227,11 +227,13 @@ def test_gate_passes_identical_runs_and_fails_a_real_slowdown(bench):
     first.stdout.fnmatch_lines(["*gate: pass (no reference to compare with*"])
     second = bench(*args, test_baseline_stats_tiny=module)
     assert second.ret == pytest.ExitCode.OK, second.stdout.str()
-    second.stdout.fnmatch_lines(["*gate test_total_time vs run *: pass: total time ratio*"])
+    second.stdout.fnmatch_lines(["*gate test_total_time vs the per-query median of 1 recent runs (*): pass: "
+                                 "total time ratio*"])
     slow = bench(*args, test_baseline_stats_tiny=SLOW_MODULE)
     assert slow.ret == pytest.ExitCode.TESTS_FAILED
     # the verdict ends the output, and pytest's last line does not read "84 passed" alone
-    assert fnmatch(slow.outlines[-3], "  gate test_total_time vs run *: REGRESSION: total time ratio*")
+    assert fnmatch(slow.outlines[-3], "  gate test_total_time vs the per-query median of 2 recent runs (*): "
+                                      "REGRESSION: total time ratio*")
     assert fnmatch(slow.outlines[-2], "  slowest against the reference: q*")
     assert fnmatch(slow.outlines[-1], "=*= 84 passed, *1 gate regression* in *")
 
@@ -241,10 +243,86 @@ def test_gate_against_a_results_file_without_mlflow(bench):
     module = BASELINE_MODULE.format(dataset="stats_tiny")
     bench("--no-mlflow", test_baseline_stats_tiny=module).assert_outcomes(passed=84)
     (reference,) = bench.results.glob("baseline_stats_tiny_*.json")
-    slow = bench("--no-mlflow", "--gate", "test_total_time:60%", "--gate-ref", str(reference),
+    slow = bench("--no-mlflow", "--gate", "test_total_time:60%", f"--gate-ref={reference}",  # "=": not a test path
                  test_baseline_stats_tiny=SLOW_MODULE)
-    assert slow.ret == pytest.ExitCode.TESTS_FAILED
+    assert slow.ret == pytest.ExitCode.TESTS_FAILED, slow.stderr.str()
     slow.stdout.fnmatch_lines([f"*gate test_total_time vs file {reference}: REGRESSION*"])
+
+
+# A learned algorithm as far as the plugin knows: timed paired with plain PostgreSQL, yet plain itself.
+PLAIN_LEARNED_MODULE = '''
+from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
+
+ALGORITHM = "plainlearned"
+DATASET = "stats_tiny"
+
+
+def get_preset_scheduler(config, **kwargs):
+    return get_baseline_preset_scheduler(config, **kwargs)
+
+
+def test_query(pilot_query, benchmark_query):
+    result = benchmark_query(pilot_query)
+    assert result.records == pilot_query.expected
+'''
+
+
+def test_a_learned_module_is_timed_paired_logged_and_gated_on_its_paired_ratios(bench, tmp_path):
+    first = bench("--gate", "test_total_time:10%", test_plainlearned_stats_tiny=PLAIN_LEARNED_MODULE)
+    first.assert_outcomes(passed=84)
+    first.stdout.fnmatch_lines(["plainlearned stats_tiny   queries   84 * paired vs PostgreSQL *x (95% CI *-*, "
+                                "geometric mean *x, median speedup *)  run * [[]FINISHED[]]",
+                                "*gate: pass (no reference to compare with: no comparable FINISHED run of "
+                                "plainlearned_stats_tiny on the fast workload)"])
+    (run,) = runs_of("plainlearned_stats_tiny", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    metrics = run.data.metrics
+    assert metrics["paired_query_count"] == 84
+    assert metrics["paired_total_ratio_low"] <= metrics["paired_total_ratio"] <= metrics["paired_total_ratio_high"]
+    assert metrics["paired_algorithm_total_time"] == pytest.approx(metrics["test_total_time"])
+    assert metrics["paired_geomean_ratio"] > 0
+    (results_file,) = bench.results.glob("plainlearned_stats_tiny_*.json")
+    per_query = json.loads(results_file.read_text())["extra_info"]["per_query"]
+    assert all(q["sql"].lower().startswith("select") and q["plain_end_to_end"] > 0 for q in per_query)
+
+    second = bench("--gate", "test_total_time:10%", test_plainlearned_stats_tiny=PLAIN_LEARNED_MODULE)
+    second.stdout.fnmatch_lines([f"*gate test_total_time vs the per-query median of 1 recent runs "
+                                 f"({run.info.run_id[:8]}): * geometric mean of paired ratios * over 84 paired "
+                                 f"queries*"])
+    unpaired = bench("--no-paired", "--gate", "test_total_time:10%", "--gate-ref", run.info.run_id,
+                     test_plainlearned_stats_tiny=PLAIN_LEARNED_MODULE)
+    unpaired.stdout.fnmatch_lines([f"*gate test_total_time vs run {run.info.run_id}: * total time ratio *"])
+    assert "paired vs PostgreSQL" not in unpaired.stdout.str()
+    assert "geometric mean" not in unpaired.stdout.str()
+
+
+def test_a_reference_that_is_not_comparable_is_refused_before_anything_runs(bench, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    failing = FAILING_MODULE.replace("raise KeyboardInterrupt", "pass")
+    bench("-k", "q002 or q003", test_baseline_stats_tiny=failing).assert_outcomes(passed=1, failed=1, deselected=82)
+    (failed,) = runs_of("baseline_stats_tiny", uri)
+    module = BASELINE_MODULE.format(dataset="stats_tiny")
+    refused = bench("--gate", "test_total_time:10%", "--gate-ref", failed.info.run_id, test_baseline_stats_tiny=module)
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines([f"*--gate-ref: run {failed.info.run_id} cannot be the reference of baseline on "
+                                  f"stats_tiny (fast workload): it is FAILED, not FINISHED.*"])
+    missing = bench("--gate", "test_total_time:10%", "--gate-ref", "nosuchrun", test_baseline_stats_tiny=module)
+    assert missing.ret == pytest.ExitCode.USAGE_ERROR
+    missing.stderr.fnmatch_lines(["*--gate-ref nosuchrun: no such run in the tracking store*"])
+    assert len(runs_of("baseline_stats_tiny", uri)) == 1  # nothing ran
+
+    # a run without per-query data (as unified_test.py used to log) is passed over by recent, last and best
+    client = MlflowClient(uri)
+    bare = client.create_run(failed.info.experiment_id)
+    for key, value in {"algorithm": "baseline", "dataset": "stats_tiny", "workload": "fast"}.items():
+        client.log_param(bare.info.run_id, key, value)
+    client.log_metric(bare.info.run_id, "test_total_time", 0.001)
+    client.set_terminated(bare.info.run_id, "FINISHED")
+    best = bench(*THREE_QUERIES, "--gate", "test_total_time:10%", "--gate-ref", "best", test_baseline_stats_tiny=module)
+    best.stdout.fnmatch_lines(["*gate: pass (no reference to compare with: no comparable FINISHED run of "
+                               "baseline_stats_tiny on the fast workload)"])
+    named = bench("--gate", "test_total_time:10%", "--gate-ref", bare.info.run_id, test_baseline_stats_tiny=module)
+    assert named.ret == pytest.ExitCode.USAGE_ERROR
+    named.stderr.fnmatch_lines(["*it has no per-query timings.*"])
 
 
 def test_xdist_keeps_modules_whole_checks_results_and_states_no_timings(bench, tmp_path):
