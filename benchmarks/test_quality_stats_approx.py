@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import statistics
-from collections.abc import Mapping
 
 import pytest
 
@@ -27,11 +26,12 @@ from algorithm_examples.Lero.LeroPresetScheduler import get_lero_preset_schedule
 from algorithm_examples.Mscn.MscnCollection import collect_true_cardinalities
 from algorithm_examples.Mscn.MscnPilotModel import MscnPilotModel
 from algorithm_examples.Mscn.MscnPresetScheduler import evaluate_qerror, get_mscn_preset_scheduler
+from algorithm_examples.true_cardinality import TrueCardinalitySteering
 from pilotscope.datasets import load_dataset, load_fast_sql, load_training_sql
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotModel import MODEL_DIR_ENV
-from pilotscope.PilotScheduler import Decision, PilotScheduler
+from pilotscope.PilotScheduler import PilotScheduler
 
 DATASET = "stats_approx"
 NUM_EPOCH = 100
@@ -47,16 +47,6 @@ OPTIMIZERS = ("PostgreSQL", "MSCN", "Lero", "true cardinalities")
 pytestmark = [pytest.mark.perf,
               pytest.mark.skipif(os.environ.get("PILOTSCOPE_QUALITY") != "1",
                                  reason="long (collection on ~1M rows); set PILOTSCOPE_QUALITY=1 to run")]
-
-
-class TrueCardinalitySteering:
-    """The limit: push every sub-plan's counted rows (uncounted ones keep PostgreSQL's estimate)."""
-
-    def __init__(self, true_cards: Mapping[str, Mapping[str, float]]) -> None:
-        self.true_cards = true_cards
-
-    def decide(self, interactor: PilotDataInteractor, sql: str) -> Decision:
-        return Decision(cards=self.true_cards.get(sql, {}))
 
 
 @pytest.fixture(scope="module")

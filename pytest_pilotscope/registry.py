@@ -40,6 +40,7 @@ BUILT_IN: dict[str, Algorithm] = {
     "mscn": Algorithm("algorithm_examples.Mscn.MscnPresetScheduler:get_mscn_preset_scheduler",
                       evaluation="algorithm_examples.Mscn.MscnPresetScheduler:evaluate_qerror"),
     "lero": Algorithm("algorithm_examples.Lero.LeroPresetScheduler:get_lero_preset_scheduler"),
+    "truecard": Algorithm("algorithm_examples.true_cardinality:get_truecard_preset_scheduler"),
 }
 
 
