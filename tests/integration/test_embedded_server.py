@@ -95,51 +95,45 @@ def test_unreachable_external_server_is_a_clear_error():
     assert "127.0.0.1" in str(err.value) and "PILOTSCOPE_DATABASE_URL" in str(err.value)
 
 
-def test_external_server_from_uri_and_missing_extension(stats_tiny_config, monkeypatch, worker_id_suffix):
+@pytest.fixture
+def empty_database(stats_tiny_config, request, worker_id_suffix):
+    """A fresh database without the extension, dropped after the test."""
+    name = f"{request.node.name[5:20]}_{worker_id_suffix}"
+    admin = db.connect(stats_tiny_config, "postgres", autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cur.execute(f'CREATE DATABASE "{name}"')
+    yield name
+    with admin.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def test_external_server_from_uri_and_missing_extension(empty_database, monkeypatch):
     """A server given by URI is used as is; a database without the extension says how to install it."""
     info = EmbeddedServer().ensure_started()
-    name = f"noext_{worker_id_suffix}"
-    admin = db.connect(stats_tiny_config, "postgres", autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        monkeypatch.setenv(DATABASE_URL_ENV, info.uri())
-        config = PostgreSQLConfig(db=name)
-        assert not config.is_embedded and config.db_port == info.port
-        assert "***" in repr(config) and info.password not in repr(config)
-        with pytest.raises(ExtensionMissingError, match="CREATE EXTENSION pilotscope"):
-            PilotDataInteractor(config).execute("SELECT 1")
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    monkeypatch.setenv(DATABASE_URL_ENV, info.uri())
+    config = PostgreSQLConfig(db=empty_database)
+    assert not config.is_embedded and config.db_port == info.port
+    assert "***" in repr(config) and info.password not in repr(config)
+    with pytest.raises(ExtensionMissingError, match="CREATE EXTENSION pilotscope"):
+        PilotDataInteractor(config).execute("SELECT 1")
 
 
-def test_a_database_made_by_an_older_extension_is_updated_on_connect(stats_tiny_config, worker_id_suffix):
+def test_a_database_made_by_an_older_extension_is_updated_on_connect(stats_tiny_config, empty_database):
     """1.0 named its library `$libdir/pilotscope`: a server running its checkout's own build must re-point it."""
-    name = f"oldext_{worker_id_suffix}"
-    admin = db.connect(stats_tiny_config, "postgres", autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        old = db.connect(stats_tiny_config, name, autocommit=True)
-        with old.cursor() as cur:
-            cur.execute("CREATE EXTENSION pilotscope")
-            # as 1.0 left it: its version, and C functions bound to the installation's shared library
-            cur.execute("UPDATE pg_extension SET extversion = '1.0' WHERE extname = 'pilotscope'")
-            cur.execute("UPDATE pg_proc SET probin = '$libdir/pilotscope' WHERE probin = 'pilotscope'")
-        old.close()
-        conn = db.connect(stats_tiny_config, name)
-        db.ensure_extension_loaded(conn)
-        with conn.cursor() as cur:
-            cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'pilotscope'")
-            assert cur.fetchone()[0] == "1.1"
-            cur.execute("SELECT DISTINCT probin FROM pg_proc WHERE probin LIKE '%pilotscope'")
-            assert cur.fetchall() == [("pilotscope",)]
-        conn.close()
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    old = db.connect(stats_tiny_config, empty_database, autocommit=True)
+    with old.cursor() as cur:
+        cur.execute("CREATE EXTENSION pilotscope")
+        # as 1.0 left it: its version, and C functions bound to the installation's shared library
+        cur.execute("UPDATE pg_extension SET extversion = '1.0' WHERE extname = 'pilotscope'")
+        cur.execute("UPDATE pg_proc SET probin = '$libdir/pilotscope' WHERE probin = 'pilotscope'")
+    old.close()
+    conn = db.connect(stats_tiny_config, empty_database)
+    db.ensure_extension_loaded(conn)
+    with conn.cursor() as cur:
+        cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'pilotscope'")
+        assert cur.fetchone()[0] == "1.1"
+        cur.execute("SELECT DISTINCT probin FROM pg_proc WHERE probin LIKE '%pilotscope'")
+        assert cur.fetchall() == [("pilotscope",)]
+    conn.close()
