@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import IO, Any, Callable, Sequence, TypeVar
 
+from pilotscope.atomic_file import write_atomically
 from pilotscope.paths import state_dir
 
 FORMAT_VERSION = 1
@@ -36,11 +36,7 @@ def load(algorithm: str, key: str) -> Any | None:
 
 
 def store(algorithm: str, key: str, value: Any) -> None:
-    path = _path(algorithm, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value))
-    tmp.replace(path)
+    write_atomically(_path(algorithm, key), json.dumps(value).encode(), mode=0o644)
 
 
 def cached(algorithm: str, config, sqls: Sequence[str], what: str, collect: Callable[[], Any],

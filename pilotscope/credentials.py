@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import quote
 
+from pilotscope.atomic_file import write_atomically
+
 
 class Secret(str):
     """A password: compares and formats as itself, but its repr (what tracebacks and locals show) is masked."""
@@ -31,11 +33,7 @@ def passfile_entry(host: str, user: str, password: str) -> str:
 
 def write_passfile(path: Path, entry: str) -> None:
     """Write a one-entry passfile atomically, readable by its owner only (libpq ignores any other mode)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # created with mode 0600
-    with os.fdopen(fd, "w") as handle:
-        handle.write(entry + "\n")
-    os.replace(partial, path)
+    write_atomically(path, (entry + "\n").encode(), mode=0o600)
 
 
 def read_password(path: Path) -> Secret:

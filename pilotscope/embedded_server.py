@@ -24,6 +24,7 @@ from typing import Iterator
 
 from pilotscope import extension_installer
 from pilotscope.credentials import Secret, connection_uri, passfile_entry, read_password, write_passfile
+from pilotscope.atomic_file import write_atomically
 from pilotscope.errors import ServerStartError
 from pilotscope.paths import state_dir
 
@@ -147,10 +148,7 @@ class EmbeddedServer:
             return {}
 
     def _write_state(self, state: dict) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        tmp.chmod(0o600)
-        tmp.replace(self.state_file)
+        write_atomically(self.state_file, json.dumps(state, indent=2).encode(), mode=0o600)
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:

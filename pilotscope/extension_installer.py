@@ -12,11 +12,11 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from pilotscope.atomic_file import write_atomically
 from pilotscope.errors import ExtensionBuildError
 
 SOURCE_DIR = Path(__file__).resolve().parent / "pg_extension"
@@ -157,16 +157,7 @@ def install_atomically(source: Path, target: Path, mode: int = 0o644) -> bool:
     """
     if file_digest(source) == file_digest(target):
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(source.read_bytes())
-        os.chmod(tmp_name, mode)
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    write_atomically(target, source.read_bytes(), mode)
     return True
 
 
