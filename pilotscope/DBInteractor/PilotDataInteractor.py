@@ -1,12 +1,15 @@
 """A PilotScope-style data interactor: register pushes and pulls, then `execute(sql)` once.
 
 `subplans(sql)` only plans; `execute(sql)` always executes, in one round trip. Pushes
-(cardinalities, hints, knobs) are applied with `set_config(..., is_local => true)` inside the
-execution's own transaction, which the same message rolls back, so nothing leaks into the next query.
+(cardinalities, hints, knobs) are applied with `SET LOCAL` inside the execution's own transaction,
+which the same message rolls back, so nothing leaks into the next query. The statements the harness
+adds around a query are utility statements (`SET LOCAL`, `SHOW`, `BEGIN`, `ROLLBACK`), which the
+server neither plans nor executes: a short query pays little for them.
 """
 from __future__ import annotations
 
 import math
+import re
 from typing import Mapping
 
 import psycopg2
@@ -18,6 +21,7 @@ from pilotscope.DBInteractor.simple_query import run_message
 from pilotscope.PilotTransData import PilotTransData, SubPlan
 
 CARDS_SETTING = "pilotscope.cards"
+_GUC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*")
 
 
 def format_cards(cards: Mapping[str, float]) -> str:
@@ -37,6 +41,7 @@ class PilotDataInteractor:
     def __init__(self, config: PostgreSQLConfig) -> None:
         self.config = config
         self._conn = None
+        self._session_timeout: str | None = None  # the statement_timeout this connection's session has
         self._side: list = []
         self._reset()
 
@@ -47,6 +52,7 @@ class PilotDataInteractor:
         if self._conn is None or self._conn.closed:
             self._conn = db.connect(self.config, autocommit=True)
             db.ensure_extension_loaded(self._conn)
+            self._session_timeout = None
         return self._conn
 
     def side_connections(self, count: int) -> list:
@@ -139,8 +145,9 @@ class PilotDataInteractor:
         self._reset()
         data = PilotTransData(sql=sql, settings=settings)
         try:
-            *pulled, data.records, ((data.execution_time,),) = self._in_transaction(
-                [*pulls, sql, "SELECT pilotscope_last_execution_time()"], settings, timeout)
+            *pulled, data.records, ((execution_time,),) = self._in_transaction(
+                [*pulls, sql, "SHOW pilotscope.last_execution_time"], settings, timeout)
+            data.execution_time = float(execution_time) if execution_time else None
         except psycopg2.errors.QueryCanceled:
             data.timed_out = True
             return data
@@ -156,23 +163,38 @@ class PilotDataInteractor:
                         timeout: float | None) -> list[list[tuple]]:
         """Each statement's rows, all run in one message inside a transaction that is rolled back.
 
-        `BEGIN`, the settings (`set_config(..., is_local => true)`, the statement timeout among
-        them) and the final `ROLLBACK` travel with the statements; an error costs one more round
-        trip, the `ROLLBACK` of the aborted transaction.
+        `BEGIN`, one `SET LOCAL` per setting and the final `ROLLBACK` travel with the statements; an
+        error costs one more round trip, the `ROLLBACK` of the aborted transaction. A value is one
+        literal, as in `SET name = 'value'`. The statement timeout is the session's, set in a
+        message of its own only when it changes (a `SET` inside the rolled-back transaction would
+        not outlive it), so the usual query carries no statement for it.
         """
-        timeout = self.config.sql_execution_timeout if timeout is None else timeout
-        settings = {"statement_timeout": str(max(1, int(timeout * 1000))) if timeout else "0", **settings}
         conn = self.connection
+        self._set_session_timeout(conn, self.config.sql_execution_timeout if timeout is None else timeout)
         with conn.cursor() as cur:
-            apply = cur.mogrify("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(settings)),
-                                [item for pair in settings.items() for item in pair]).decode()
+            applied = [cur.mogrify(f"SET LOCAL {_setting_name(name)} = %s", (value,)).decode()
+                       for name, value in settings.items()]
             try:
-                results = run_message(conn, ["BEGIN", apply, *statements, "ROLLBACK"])
+                results = run_message(conn, ["BEGIN", *applied, *statements, "ROLLBACK"])
             except psycopg2.Error:
                 if not conn.closed:
                     cur.execute("ROLLBACK")
                 raise
-        return results[2:-1]
+        return results[1 + len(applied):-1]
+
+    def _set_session_timeout(self, conn, timeout: float | None) -> None:
+        milliseconds = str(max(1, int(timeout * 1000))) if timeout else "0"
+        if milliseconds != self._session_timeout:
+            with conn.cursor() as cur:
+                cur.execute("SET statement_timeout = %s", (milliseconds,))
+            self._session_timeout = milliseconds
+
+
+def _setting_name(name: str) -> str:
+    """A GUC name as `SET` takes it; anything but dotted identifiers is refused before the server sees it."""
+    if not _GUC_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a setting name (letters, digits, '_' and '$', parts joined by '.')")
+    return name
 
 
 def _subplans_statement(conn, sql: str, with_sql: bool) -> str:

@@ -40,8 +40,8 @@ def _libpq() -> ctypes.CDLL:
         "PQnfields": ([ctypes.c_void_p], ctypes.c_int),
         "PQftype": ([ctypes.c_void_p, ctypes.c_int], ctypes.c_uint),
         "PQgetisnull": ([ctypes.c_void_p, ctypes.c_int, ctypes.c_int], ctypes.c_int),
-        "PQgetvalue": ([ctypes.c_void_p, ctypes.c_int, ctypes.c_int], ctypes.c_void_p),
-        "PQgetlength": ([ctypes.c_void_p, ctypes.c_int, ctypes.c_int], ctypes.c_int),
+        # text-format values hold no NUL byte (bytea comes hex-escaped), so c_char_p reads them whole
+        "PQgetvalue": ([ctypes.c_void_p, ctypes.c_int, ctypes.c_int], ctypes.c_char_p),
         "PQclear": ([ctypes.c_void_p], None),
     }
     for name, (argtypes, restype) in signatures.items():
@@ -80,14 +80,10 @@ def run_message(connection: psycopg2.extensions.connection, statements: list[str
 def _rows(lib: ctypes.CDLL, result: int, cursor, encoding: str) -> Rows:
     codec = psycopg2.extensions.encodings[encoding]
     casters = [_caster(lib.PQftype(result, column), cursor) for column in range(lib.PQnfields(result))]
-    rows = []
-    for row in range(lib.PQntuples(result)):
-        rows.append(tuple(
-            None if lib.PQgetisnull(result, row, column) else
-            cast(ctypes.string_at(lib.PQgetvalue(result, row, column),
-                                  lib.PQgetlength(result, row, column)).decode(codec), cursor)
-            for column, cast in enumerate(casters)))
-    return rows
+    getvalue, isnull = lib.PQgetvalue, lib.PQgetisnull
+    return [tuple(None if isnull(result, row, column) else cast(getvalue(result, row, column).decode(codec), cursor)
+                  for column, cast in enumerate(casters))
+            for row in range(lib.PQntuples(result))]
 
 
 def _caster(oid: int, cursor):

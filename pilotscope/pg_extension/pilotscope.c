@@ -17,6 +17,8 @@
  *	                                       planned with pilotscope.record on
  *	  pilotscope_last_execution_time()     executor seconds of the previous
  *	                                       top-level statement
+ *	  SHOW pilotscope.last_execution_time  the same as text ('' if none), read
+ *	                                       without planning or executing anything
  *	  SET pilotscope.cards = 'a:10; a b:1e5; 1/c:3'   push row counts
  *	  SET pilotscope.record = off|rows|sql
  *	  SET pilotscope.enabled = on|off
@@ -441,6 +443,21 @@ ps_copy_cards(const PsCards *cards, MemoryContext cxt)
 	return copy;
 }
 
+/* pilotscope.last_execution_time: the GUC's own string is never set */
+static char *ps_last_execution_time_string = NULL;
+
+static const char *
+show_last_execution_time(void)
+{
+	static char buf[32];
+	double		secs;
+
+	if (!ps_last_exec_time(&secs))
+		return "";
+	snprintf(buf, sizeof(buf), "%.12g", secs);
+	return buf;
+}
+
 /* ---------------------------------------------------------------------
  * module init
  * ---------------------------------------------------------------------
@@ -476,6 +493,21 @@ _PG_init(void)
 							 PGC_USERSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	/*
+	 * Read-only; its value comes from the show hook.  SHOW is a utility
+	 * statement, so reading it neither plans nor executes (and so never
+	 * replaces the time it reports): the harness appends it to the
+	 * statement's own message at a fraction of a SELECT's cost.
+	 */
+	DefineCustomStringVariable("pilotscope.last_execution_time",
+							   "Executor seconds of the previous top-level statement ('' if none).",
+							   "The same as pilotscope_last_execution_time(), for SHOW.",
+							   &ps_last_execution_time_string,
+							   "",
+							   PGC_INTERNAL,
+							   GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE,
+							   NULL, NULL, show_last_execution_time);
 
 	MarkGUCPrefixReserved("pilotscope");
 

@@ -37,4 +37,4 @@ def test_baseline_costs_one_round_trip_per_query(stats_tiny_config, wire_counter
     assert len(sent) == len(workload)
     for sql, message, result in zip(workload, sent, results):
         assert message.startswith("BEGIN") and sql in message and message.endswith("ROLLBACK")
-        assert "pilotscope_last_execution_time()" in message and result.db_execution_time > 0
+        assert "SHOW pilotscope.last_execution_time" in message and result.db_execution_time > 0

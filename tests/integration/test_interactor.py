@@ -57,6 +57,24 @@ def test_timeout_is_reported_not_raised(interactor):
     assert interactor.execute("SELECT 1").records == [(1,)]  # the connection is still usable
 
 
+def test_a_query_timeout_applies_to_that_query_only(interactor):
+    """The timeout is the session's, changed only when a query asks for another one."""
+    assert interactor.execute("SELECT pg_sleep(0.5)", timeout=0.1).timed_out
+    assert not interactor.execute("SELECT pg_sleep(0.5)").timed_out, "the config's timeout is back"
+    assert interactor.execute("SELECT pg_sleep(0.5)", timeout=0.1).timed_out
+
+
+def test_the_executor_time_is_the_querys_own(interactor):
+    slow = interactor.execute("SELECT pg_sleep(0.2)").execution_time
+    fast = interactor.execute("SELECT 1").execution_time
+    assert 0.2 <= slow < 2 and 0 <= fast < 0.05
+
+
+def test_a_setting_name_that_is_not_a_name_is_refused(interactor):
+    with pytest.raises(ValueError, match="not a setting name"):
+        interactor.execute("SELECT 1", settings={"work_mem = '1GB'; SET x": "1"})
+
+
 def test_invalid_cardinality_is_refused_before_reaching_the_server(interactor):
     with pytest.raises(ValueError, match="b u"):
         interactor.push_card({"b u": float("nan")})

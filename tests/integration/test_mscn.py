@@ -135,7 +135,7 @@ def test_one_query_is_two_round_trips_plan_then_execute(mscn, stats_tiny_config,
         steered.close()
     assert "pilotscope_subplans" in plan and "BEGIN" in plan and plan.endswith("ROLLBACK")
     assert execute.startswith("BEGIN") and MULTI_JOIN_SQL in execute and execute.endswith("ROLLBACK")
-    assert "pilotscope.cards" in execute and "pilotscope_last_execution_time()" in execute
+    assert "pilotscope.cards" in execute and "SHOW pilotscope.last_execution_time" in execute
     assert result.decision.cards and result.db_execution_time > 0
     assert MULTI_JOIN_SQL in plain and "pilotscope.cards" not in plain, "steer=False decides nothing"
 

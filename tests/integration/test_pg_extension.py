@@ -222,6 +222,19 @@ def test_last_execution_time_reports_the_previous_statement(conn):
     assert not math.isclose(first, second)
 
 
+def test_show_last_execution_time_reads_it_without_replacing_it(conn):
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_sleep(0.05)")
+        cur.execute("SHOW pilotscope.last_execution_time")
+        first = float(cur.fetchone()[0])
+        cur.execute("SHOW pilotscope.last_execution_time")
+        second = float(cur.fetchone()[0])
+        with pytest.raises(psycopg2.errors.CantChangeRuntimeParam):
+            cur.execute("SET pilotscope.last_execution_time = '0'")
+    conn.rollback()
+    assert 0.05 <= first < 1.0 and second == first, "SHOW is no execution: the sleep is still the last one"
+
+
 def test_record_mode_exposes_the_last_planned_statement(conn, test_sql):
     with conn.cursor() as cur:
         cur.execute("SET pilotscope.record = 'rows'")
