@@ -4,14 +4,14 @@ Target (issue 10): with `--gate test_total_time:10%`, at least 19 of 20 reruns o
 and at least 19 of 20 reruns with a 25 % slowdown fail.
 
 The algorithm under test is Baseline's scheduler (so "identical code" is exactly that), timed paired
-with plain PostgreSQL as the plugin times a learned module: the same scheduler's `execute(sql,
-steer=False)` beside each round (`pairing.PlainRounds`, alternating who goes first). First RECENT
+as the plugin times Baseline: a raw psycopg2 loop (`pairing.RawDriver`) beside each round
+(`pairing.PlainRounds`, alternating who goes first). First RECENT
 reference passes are recorded; then each rerun is one more pass over the stats_tiny test workload,
 judged by the plugin's own code (`references.Reference.judge`) against the per-query median of the
 reference passes (the default `--gate-ref recent`): RERUNS reruns as they are, RERUNS with the algorithm slowed by 25 % (after each
 execution it busy-waits a quarter of that execution's own time: real time spent in the scheduler path,
-no pg_sleep). Both the paired gate (learned algorithms: the geometric mean of per-query paired
-ratios) and the unpaired one (Baseline's: the ratio of totals) are judged on the same passes; the counts go to `extra_info` and are printed. Reruns run in one process (a pytest
+no pg_sleep). Both the paired gate (the default: the geometric mean of per-query paired ratios) and
+the unpaired one (`--no-paired`: the ratio of totals) are judged on the same passes; the counts go to `extra_info` and are printed. Reruns run in one process (a pytest
 run per rerun would cost 40 plugin start-ups); the paired gate does not depend on that, the unpaired
 one sees less machine drift here than across separate runs.
 """
@@ -28,7 +28,7 @@ from pilotscope.Common.workload_metrics import QueryMeasurement
 from pilotscope.datasets import load_dataset, load_test_sql
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pytest_pilotscope.gate import GateSpec
-from pytest_pilotscope.pairing import PlainRounds
+from pytest_pilotscope.pairing import PlainRounds, RawDriver
 from pytest_pilotscope.references import RECENT, Reference, ReferenceRun
 
 RERUNS = 20
@@ -73,9 +73,7 @@ def test_gate_reliability(benchmark):
     load_dataset("stats_tiny", config)
     sqls = load_test_sql("stats_tiny")
     under_test, _ = get_baseline_preset_scheduler(config, use_mlflow=False)
-
-    def plain(sql: str) -> bool:
-        return not under_test.execute(sql, steer=False).timed_out
+    plain = RawDriver(config, config.sql_execution_timeout)
 
     def judge_reruns(algorithm: Callable[[str], object]) -> dict[str, list[bool]]:
         failed = {"paired": [], "unpaired": []}
@@ -93,6 +91,7 @@ def test_gate_reliability(benchmark):
         slower = judge_reruns(slowed(under_test.execute, SLOWDOWN))
     finally:
         under_test.close()
+        plain.close()
     counts = {f"{gate}_identical_passed": same[gate].count(False) for gate in same}
     counts.update({f"{gate}_slowdown_failed": slower[gate].count(True) for gate in slower})
     benchmark.extra_info.update(counts, reruns=RERUNS, rounds=ROUNDS, slowdown=SLOWDOWN, threshold=SPEC.threshold)

@@ -33,7 +33,7 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
 FLAGS: dict[str, tuple[str, str]] = {
     "no_mlflow": ("pilotscope_no_mlflow", "do not track in MLflow"),
     "no_train": ("pilotscope_no_train", "no collection or training: use the best tracked (or newest local) model"),
-    "no_paired": ("pilotscope_no_paired", "do not time plain PostgreSQL beside each query of a learned algorithm"),
+    "no_paired": ("pilotscope_no_paired", "do not time plain PostgreSQL beside each query (through the harness for a learned algorithm, a raw psycopg2 loop for Baseline)"),
 }
 
 
@@ -86,9 +86,10 @@ class PilotOptions:
     def tracked(self) -> bool:
         return not self.no_mlflow
 
-    def paired(self, algorithm: str) -> bool:
-        """A learned algorithm's queries are timed beside plain PostgreSQL's (see `pairing`) unless --no-paired."""
-        return algorithm != "baseline" and not self.no_paired
+    @property
+    def paired(self) -> bool:
+        """Every algorithm's queries are timed beside plain PostgreSQL's (see `pairing`) unless --no-paired."""
+        return not self.no_paired
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> "PilotOptions":

@@ -1,12 +1,17 @@
-"""Paired timing: each query of a learned algorithm timed interleaved with plain PostgreSQL.
+"""Paired timing: each query of an algorithm timed interleaved with plain PostgreSQL.
 
 Two runs of one benchmark, minutes apart on a shared machine, differ by more than most changes we want
 to see; two executions of the same query a millisecond apart do not. So every round of the algorithm
-on a query has a plain PostgreSQL execution of that query beside it (the same scheduler's
-`execute(sql, steer=False)`: same connection, same messages, no decision), and who goes first
+on a query has a plain PostgreSQL execution of that query beside it, and who goes first
 alternates (by query and by round) so that neither side always gets the warmer cache. The answer is
 per query (speedup = plain / algorithm) and for the workload (ratio of totals, algorithm / plain, with
 a bootstrap interval over queries, and the geometric mean of the per-query ratios, which the gate judges).
+
+What "plain" is depends on what is measured. An algorithm that steers is compared with the same
+scheduler's `execute(sql, steer=False)` (same connection, same messages, no decision): the pair
+isolates its decisions. An algorithm that decides nothing (Baseline) would only be compared with
+itself, so it is compared with a `RawDriver`, the loop a user would write with psycopg2: the pair
+measures the harness, the only code Baseline runs.
 """
 from __future__ import annotations
 
@@ -16,11 +21,39 @@ from statistics import median
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
+import psycopg2.errors
 
+from pilotscope import db
 from pilotscope.Common.workload_metrics import QueryMeasurement
 from pytest_pilotscope.gate import bootstrap_interval, geometric_mean, ratio_of_sums
 
 PlainRun = Callable[[str], bool]  # runs the query without steering; False when it timed out
+PLAIN_POSTGRESQL = "PostgreSQL"  # what a steering algorithm is paired with
+RAW_DRIVER = "raw psycopg2"  # what an algorithm that decides nothing is paired with
+
+
+class RawDriver:
+    """Plain PostgreSQL without the harness: one autocommit connection, `execute` and `fetchall`.
+
+    The statement timeout is set once on its session; a timed-out query returns False.
+    """
+
+    def __init__(self, config, timeout: float | None) -> None:
+        self.connection = db.connect(config, autocommit=True)
+        with self.connection.cursor() as cur:
+            cur.execute("SET statement_timeout = %s", (str(max(1, int(timeout * 1000))) if timeout else "0",))
+
+    def __call__(self, sql: str) -> bool:
+        try:
+            with self.connection.cursor() as cur:
+                cur.execute(sql)
+                cur.fetchall()
+            return True
+        except psycopg2.errors.QueryCanceled:
+            return False
+
+    def close(self) -> None:
+        self.connection.close()
 
 
 def plain_goes_first(index: int, round_: int) -> bool:
@@ -84,8 +117,8 @@ class PairedSummary:
                 "paired_median_speedup": self.median_speedup, "paired_algorithm_total_time": self.algorithm_total,
                 "paired_plain_total_time": self.plain_total}
 
-    def describe(self) -> str:
-        return (f"paired vs PostgreSQL {self.ratio:.2f}x (95% CI {self.low:.2f}-{self.high:.2f}, "
+    def describe(self, against: str = PLAIN_POSTGRESQL) -> str:
+        return (f"paired vs {against} {self.ratio:.2f}x (95% CI {self.low:.2f}-{self.high:.2f}, "
                 f"geometric mean {self.geomean_ratio:.2f}x, median speedup {self.median_speedup:.2f})")
 
 

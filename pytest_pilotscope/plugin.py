@@ -22,7 +22,7 @@ import pytest
 
 from pilotscope.Common.workload_metrics import QueryMeasurement
 from pytest_pilotscope.options import PilotOptions, add_options
-from pytest_pilotscope.pairing import PlainRounds
+from pytest_pilotscope.pairing import PLAIN_POSTGRESQL, RAW_DRIVER, PlainRounds, RawDriver
 from pytest_pilotscope.registry import get_algorithm
 from pytest_pilotscope.session import PilotQuery, PilotSession
 
@@ -127,24 +127,39 @@ def trained_scheduler(request: pytest.FixtureRequest, pilot_config, mlflow_run):
     scheduler.close()
 
 
+@pytest.fixture(scope="module")
+def plain_run(request: pytest.FixtureRequest, pilot_config, trained_scheduler):
+    """What the module's rounds are timed beside (None: not paired). See `pairing`: the same scheduler
+    without steering for an algorithm that steers, a raw psycopg2 loop for one that decides nothing."""
+    session = pilot_session(request.config)
+    record = session.modules[request.module.__name__]
+    if not (record.timed and session.options.paired):
+        yield None
+        return
+    if trained_scheduler.steering is not None:
+        record.paired_against = PLAIN_POSTGRESQL
+        yield lambda sql: not trained_scheduler.execute(sql, steer=False).timed_out
+        return
+    record.paired_against = RAW_DRIVER
+    raw = RawDriver(pilot_config, session.options.query_timeout)
+    yield raw
+    raw.close()
+
+
 @pytest.fixture
-def benchmark_query(request: pytest.FixtureRequest, benchmark, trained_scheduler):
+def benchmark_query(request: pytest.FixtureRequest, benchmark, trained_scheduler, plain_run):
     """Time `trained_scheduler.execute(sql)` for one query with pytest-benchmark (pedantic).
 
-    A learned algorithm's rounds are timed paired (see `pairing`): the same scheduler runs the query
-    plainly (`steer=False`) beside each round, alternating who goes first.
+    Unless --no-paired, the rounds are timed paired (see `plain_run`): plain PostgreSQL runs the
+    query beside each round, alternating who goes first.
     """
     session = pilot_session(request.config)
     options = session.options
     record = session.modules[request.module.__name__]
-    paired = record.timed and options.paired(record.algorithm)
-
-    def plain(sql: str) -> bool:
-        return not trained_scheduler.execute(sql, steer=False).timed_out
 
     def run(query: PilotQuery):
         benchmark.group = f"{record.algorithm} on {record.dataset}"
-        beside = PlainRounds(plain, query.sql, query.index) if paired else None
+        beside = PlainRounds(plain_run, query.sql, query.index) if plain_run else None
         result = benchmark.pedantic(trained_scheduler.execute, args=(query.sql,), rounds=options.rounds,
                                     warmup_rounds=options.warmup_rounds, setup=beside and beside.before,
                                     teardown=beside and beside.after)

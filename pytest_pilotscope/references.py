@@ -224,7 +224,7 @@ def resolve_all(options: PilotOptions, modules: Iterable) -> dict[str, GateRefer
     resolved = {}
     for module in modules:
         target = Target(module.ALGORITHM, module.DATASET, options.workload,
-                        paired=options.paired(module.ALGORITHM) and options.gate.metric == "test_total_time")
+                        paired=options.paired and options.gate.metric == "test_total_time")
         try:
             resolved[module.__name__] = GateReference(target, *resolve(options.gate_ref, target, options.tracked))
         except ReferenceRefused as exc:

@@ -30,7 +30,7 @@ def module_lines(records: Iterable[ModuleRecord]) -> list[str]:
                 line += f"  vs baseline {m['test_total_time'] / base:.2f}x"
             paired = pairing.summarize_queries(record.stats().queries)
             if paired:
-                line += f"  {paired.describe()}"
+                line += f"  {paired.describe(record.paired_against or pairing.PLAIN_POSTGRESQL)}"
         else:
             line += "  (no timings)"
         lines.append(line + f"  run {record.run_id or '-'} [{record.status}]")

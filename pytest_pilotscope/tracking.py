@@ -37,6 +37,8 @@ def end_run(record: ModuleRecord, baseline: dict[str, float] | None, error: Base
         else:
             tracker.set_tags({"timings": "none: pytest-benchmark is disabled under xdist"})
         paired = pairing.summarize_queries(stats.queries)
+        if paired and record.paired_against:
+            tracker.set_tags({"paired_against": record.paired_against})
         tracker.log_test_results({**stats.as_dict(), **(paired.metrics() if paired else {})})
         with tempfile.TemporaryDirectory() as scratch:
             folder = Path(scratch)

@@ -6,6 +6,7 @@ featurizer, and reports progress only through the `on_epoch` callback.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
+from threadpoolctl import ThreadpoolController
 from torch import nn
 
 from algorithm_examples.Mscn.featurizer import ColumnRanges, FeatureVocabulary, SubplanBatch
@@ -128,7 +130,10 @@ class MscnNet(nn.Module):
             nn.init.zeros_(self.output[2].bias)
         self._cached_projections: tuple[torch.Tensor, torch.Tensor] | None = None
         self._cached_numpy: NumpyMscn | None = None
-        self._cached_for: tuple[tuple[int, int], ...] = ()
+        self._cached_for: tuple[int, ...] = ()
+        # Walking the module tree for its parameters costs more than one small query's inference: the
+        # tensors are listed once; training and load_state_dict change them in place (new versions).
+        self._parameter_tensors = tuple(self.parameters())
 
     def forward(
         self,
@@ -175,7 +180,7 @@ class MscnNet(nn.Module):
         return self._cached_numpy
 
     def _refresh_caches(self) -> None:
-        parameter_versions = tuple((id(parameter), parameter._version) for parameter in self.parameters())
+        parameter_versions = tuple(parameter._version for parameter in self._parameter_tensors)
         if self._cached_projections is None or parameter_versions != self._cached_for:
             self._cached_projections = self._compute_entry_projections()
             self._cached_numpy = NumpyMscn.of(self, self._cached_projections)
@@ -476,7 +481,20 @@ def predict(model: MscnModel, batch: SubplanBatch) -> np.ndarray:
         return np.empty(0, dtype=np.float64)
     _check_dimensions(batch, model.vocabulary)
     normaliser = model.label_normaliser
-    return normaliser.denormalise(model.net.numpy_inference()(*batch.arrays(), normalised_estimates(batch, normaliser)))
+    with _single_threaded_blas():
+        normalised = model.net.numpy_inference()(*batch.arrays(), normalised_estimates(batch, normaliser))
+    return normaliser.denormalise(normalised)
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _single_threaded_blas():
+    """One BLAS thread for a query's tiny matrices: on 2 busy cores a second thread's hand-offs
+    and spinning cost many times the arithmetic (26 ms instead of 6 per query under load)."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _check_dimensions(batch: SubplanBatch, vocab: FeatureVocabulary) -> None:

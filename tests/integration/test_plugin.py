@@ -173,12 +173,14 @@ def test_tracked_run_with_per_query_timings_results_file_and_deselection(bench, 
                                  "per-query timings: in each results file *"])
     # the output ends with the answer: the module's line and its results file, then pytest's count
     assert fnmatch(result.outlines[-3], "baseline  stats_tiny   queries   84  failed 0  timed out 0  total *"
-                                        "  db *  overhead *  steering *  run * [[]FINISHED[]]")
+                                        "  db *  overhead *  steering *  paired vs raw psycopg2 *x (95% CI *)"
+                                        "  run * [[]FINISHED[]]")
     assert fnmatch(result.outlines[-2], f"  results file: {bench.results}/baseline_stats_tiny_*.json")
     assert fnmatch(result.outlines[-1], "=*= 84 passed, 1 deselected* in *")
     assert "benchmark 'baseline on stats_tiny'" not in result.stdout.str()  # no 84-row pytest-benchmark table
     (run,) = runs_of("baseline_stats_tiny", f"sqlite:///{tmp_path / 'mlflow.db'}")
     assert run.info.status == "FINISHED" and run.data.tags["stage"] == "tested"
+    assert run.data.tags["paired_against"] == "raw psycopg2", "Baseline decides nothing: it is paired with the driver"
     assert run.data.params["workload"] == "fast" and run.data.params["rounds"] == "2"
     metrics = run.data.metrics
     assert metrics["test_query_count"] == 84
@@ -228,12 +230,12 @@ def test_gate_passes_identical_runs_and_fails_a_real_slowdown(bench):
     second = bench(*args, test_baseline_stats_tiny=module)
     assert second.ret == pytest.ExitCode.OK, second.stdout.str()
     second.stdout.fnmatch_lines(["*gate test_total_time vs the per-query median of 1 recent runs (*): pass: "
-                                 "total time ratio*"])
+                                 "geometric mean of paired ratios*"])
     slow = bench(*args, test_baseline_stats_tiny=SLOW_MODULE)
     assert slow.ret == pytest.ExitCode.TESTS_FAILED
     # the verdict ends the output, and pytest's last line does not read "84 passed" alone
     assert fnmatch(slow.outlines[-3], "  gate test_total_time vs the per-query median of 2 recent runs (*): "
-                                      "REGRESSION: total time ratio*")
+                                      "REGRESSION: geometric mean of paired ratios*")
     assert fnmatch(slow.outlines[-2], "  slowest against the reference: q*")
     assert fnmatch(slow.outlines[-1], "=*= 84 passed, *1 gate regression* in *")
 
@@ -249,16 +251,25 @@ def test_gate_against_a_results_file_without_mlflow(bench):
     slow.stdout.fnmatch_lines([f"*gate test_total_time vs file {reference}: REGRESSION*"])
 
 
-# A learned algorithm as far as the plugin knows: timed paired with plain PostgreSQL, yet plain itself.
+# A learned algorithm as far as the plugin knows (it steers): timed paired with plain PostgreSQL, yet
+# its decisions change nothing.
 PLAIN_LEARNED_MODULE = '''
 from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
+from pilotscope.PilotScheduler import Decision
 
 ALGORITHM = "plainlearned"
 DATASET = "stats_tiny"
 
 
+class DecidesNothing:
+    def decide(self, interactor, sql):
+        return Decision()
+
+
 def get_preset_scheduler(config, **kwargs):
-    return get_baseline_preset_scheduler(config, **kwargs)
+    scheduler, tracker = get_baseline_preset_scheduler(config, **kwargs)
+    scheduler.register_steering(DecidesNothing())
+    return scheduler, tracker
 
 
 def test_query(pilot_query, benchmark_query):
