@@ -46,6 +46,7 @@ class PilotModel:
         self.model_id = model_id or self._new_model_id()
         self.model_name = model_name or self.algorithm
         self.metadata: dict[str, Any] = {}
+        self.reused = False  # loaded instead of trained, its training data, parameters and code unchanged
 
     # ------------------------------------------------------------------ layout
     @classmethod

@@ -3,19 +3,31 @@
 Collect and train (or load a saved model, or the best tracked one), track it all in MLflow when
 asked, register the algorithm's steering, and hand back a scheduler whose `init()` has run. An
 algorithm supplies only its model class, its steering and how it collects and trains.
+
+Training is deterministic (seeded), so a model trained on the same data, with the same parameters
+and the same code is the model training would make again: such a saved model is reused instead
+(see `training_key`), and the run and the progress line say so.
 """
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import time
-from typing import Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 from pilotscope import progress
 from pilotscope.Common.MLflowTracker import MLflowTracker, guard_run, start_tracking
-from pilotscope.datasets import load_training_sql
+from pilotscope.datasets import load_training_sql, loaded_fingerprint
+from pilotscope.errors import ModelLoadError
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotConfig import PostgreSQLConfig
-from pilotscope.PilotModel import PilotModel
+from pilotscope.PilotModel import PilotModel, package_versions
 from pilotscope.PilotScheduler import PilotScheduler, Steering
+from pilotscope.paths import PROJECT_ROOT
+
+EXTENSION_SOURCES = PROJECT_ROOT / "pilotscope" / "pg_extension"  # what the sub-plans a model learns from come from
 
 EpochCallback = Callable[[int, float], None]
 # (model, interactor, training queries, cached_only, per-epoch callback): collect (or read the cache), train
@@ -26,11 +38,14 @@ def learned_preset_scheduler(algorithm: str, model_cls: type[PilotModel], make_s
                              train: TrainFunction, config: PostgreSQLConfig, *, enable_collection: bool,
                              enable_training: bool, num_collection: int, num_training: int, num_epoch: int,
                              use_mlflow: bool, model_id: str | None, on_epoch: EpochCallback | None,
-                             tracker: MLflowTracker | None) -> tuple[PilotScheduler, MLflowTracker | None]:
+                             tracker: MLflowTracker | None, training_settings: Mapping[str, Any] | None = None
+                             ) -> tuple[PilotScheduler, MLflowTracker | None]:
     """A ready scheduler for `algorithm` on `config.db`, and its tracker (None without tracking).
 
-    With `enable_training`, `train` gets the first `num_collection` training queries (-1 = all) and
-    `cached_only = not enable_collection`; the model is then saved (and logged). Otherwise
+    With `enable_training`, a saved model with the same `training_key` is reused; else `train`
+    gets the first `num_collection` training queries (-1 = all) and `cached_only = not
+    enable_collection`, and the model is saved (and logged). `training_settings` are whatever
+    else `train` depends on (e.g. a collection timeout), for the key. Otherwise
     `model_id`, or the newest saved model for `config.db`, is loaded; with training and collection
     both off and a tracker, the best tracked run's model. A `tracker` whose run is open (the pytest
     plugin's) is used instead of opening a new run.
@@ -40,18 +55,31 @@ def learned_preset_scheduler(algorithm: str, model_cls: type[PilotModel], make_s
     with guard_run(tracker):
         scheduler = PilotScheduler(config)
         if enable_training:
-            model = model_cls()
-
-            def collect_and_train(owner: PilotScheduler) -> None:
-                sqls = load_training_sql(config.db)
-                callback = _with_progress(algorithm, num_epoch, on_epoch)
-                train(model, owner.data_interactor, sqls if num_collection < 0 else sqls[:num_collection],
-                      not enable_collection, tracker.epoch_logger(callback) if tracker else callback)
-                model.save_model()
+            sqls = load_training_sql(config.db)
+            sqls = sqls if num_collection < 0 else sqls[:num_collection]
+            key = training_key(model_cls, config, sqls, num_training=num_training, num_epoch=num_epoch,
+                               **(training_settings or {}))
+            model = reusable_model(model_cls, config.db, key)
+            if model is not None:
+                progress.report(f"{algorithm}: reusing model {model.model_id}, trained on the same data with the "
+                                f"same parameters and code")
                 if tracker:
                     tracker.log_model(model)
+                    tracker.set_tags({"model_reused": model.model_id})
+            else:
+                model = model_cls()
 
-            scheduler.register_event(collect_and_train)
+                def collect_and_train(owner: PilotScheduler) -> None:
+                    callback = _with_progress(algorithm, num_epoch, on_epoch)
+                    train(model, owner.data_interactor, sqls, not enable_collection,
+                          tracker.epoch_logger(callback) if tracker else callback)
+                    if key:
+                        model.metadata["training_key"] = key
+                    model.save_model()
+                    if tracker:
+                        tracker.log_model(model)
+
+                scheduler.register_event(collect_and_train)
         elif tracker and model_id is None and not enable_collection:
             model = tracker.load_best_model(model_cls)
         else:
@@ -60,6 +88,39 @@ def learned_preset_scheduler(algorithm: str, model_cls: type[PilotModel], make_s
         scheduler.register_steering(make_steering(model))
         scheduler.init()
     return scheduler, tracker
+
+
+def training_key(model_cls: type[PilotModel], config: PostgreSQLConfig, sqls: Sequence[str],
+                 **settings: Any) -> str:
+    """What a trained model depends on, hashed: the loaded data's checksum, the collection queries,
+    the settings, the algorithm's code (its package's Python files and the extension's C sources) and
+    the versions of the packages it computes with. '' when the data's checksum is unknown: no reuse."""
+    fingerprint = loaded_fingerprint(config)
+    if not fingerprint:
+        return ""
+    code = hashlib.sha256()
+    package = Path(inspect.getfile(model_cls)).parent
+    for source in sorted([*package.glob("*.py"), *EXTENSION_SOURCES.glob("*.[ch]")]):
+        code.update(source.name.encode() + b"\0" + source.read_bytes())
+    payload = {"algorithm": model_cls.algorithm, "dataset": fingerprint, "queries": list(sqls),
+               "settings": settings, "code": code.hexdigest(), "packages": package_versions()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def reusable_model(model_cls: type[PilotModel], dataset: str, key: str) -> PilotModel | None:
+    """The newest saved model of `dataset` trained under `key`, or None (also when it does not load)."""
+    if not key:
+        return None
+    for model_id in reversed(model_cls.list_model_ids(dataset=dataset)):
+        try:
+            if json.loads((model_cls.model_root() / f"{model_id}.json").read_text()).get("training_key") != key:
+                continue
+            model = model_cls.load_model(model_id)
+        except (OSError, ValueError, ModelLoadError):
+            continue
+        model.reused = True
+        return model
+    return None
 
 
 def _with_progress(algorithm: str, num_epoch: int, on_epoch: EpochCallback | None) -> EpochCallback:

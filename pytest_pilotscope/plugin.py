@@ -116,6 +116,9 @@ def trained_scheduler(request: pytest.FixtureRequest, pilot_config, mlflow_run):
                               enable_training=not options.no_train, num_collection=options.num_collection,
                               num_training=options.num_training, num_epoch=options.epochs,
                               use_mlflow=mlflow_run is not None, tracker=mlflow_run)
+        model = scheduler.pilot_model
+        if model is not None and model.reused:
+            pilot_session(request.config).modules[module.__name__].reused_model = model.model_id
         evaluation = algorithm.load_evaluation() if algorithm else None
         if evaluation and mlflow_run is not None:
             from pilotscope.datasets import load_sql

@@ -43,7 +43,8 @@ def get_mscn_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool 
     return learned_preset_scheduler(
         "mscn", MscnPilotModel, MscnSteering, train, config, enable_collection=enable_collection,
         enable_training=enable_training, num_collection=num_collection, num_training=num_training,
-        num_epoch=num_epoch, use_mlflow=use_mlflow, model_id=model_id, on_epoch=on_epoch, tracker=tracker)
+        num_epoch=num_epoch, use_mlflow=use_mlflow, model_id=model_id, on_epoch=on_epoch, tracker=tracker,
+        training_settings={"count_timeout": count_timeout})
 
 
 def evaluate_qerror(scheduler_or_model: PilotScheduler | MscnPilotModel, config: PostgreSQLConfig,

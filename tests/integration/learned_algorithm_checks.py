@@ -34,6 +34,23 @@ def check_newest_model_is_loaded(scheduler: PilotScheduler, get_preset: Callable
         loaded.close()
 
 
+def check_an_unchanged_model_is_reused_and_a_changed_one_retrained(scheduler: PilotScheduler, get_preset: Callable,
+                                                                   config, num_collection: int, num_epoch: int,
+                                                                   monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Training again with the same data, parameters and code loads the saved model; another epoch count trains."""
+    saved: PilotModel = scheduler.pilot_model
+    shutil.copytree(type(saved).model_root(), tmp_path / type(saved).folder_name / "Model")
+    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path))  # a copy: what this check saves stays here
+    for epochs, reused in ((num_epoch, True), (num_epoch + 1, False)):
+        losses: list = []
+        again, _ = get_preset(config, num_collection=num_collection, num_epoch=epochs, use_mlflow=False,
+                              on_epoch=lambda epoch, loss: losses.append(epoch))
+        again.close()
+        assert again.pilot_model.reused is reused
+        assert (again.pilot_model.model_id == saved.model_id) is reused
+        assert losses == ([] if reused else list(range(epochs)))
+
+
 def check_missing_unknown_and_corrupt_models_are_clear_errors(scheduler: PilotScheduler, get_preset: Callable, config,
                                                               monkeypatch: pytest.MonkeyPatch, tmp_path,
                                                               weights_file: str, corrupt_message: str) -> None:

@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 import pytest
-from learned_algorithm_checks import (check_missing_unknown_and_corrupt_models_are_clear_errors,
+from learned_algorithm_checks import (check_an_unchanged_model_is_reused_and_a_changed_one_retrained,
+                                      check_missing_unknown_and_corrupt_models_are_clear_errors,
                                       check_newest_model_is_loaded, check_second_collection_is_read_from_the_cache,
                                       trained_through_preset)
 
@@ -152,6 +153,11 @@ def test_a_model_saved_by_one_process_loads_in_another(lero, interactor, tmp_pat
 
 def test_without_training_the_newest_model_is_loaded(lero, stats_tiny_config):
     check_newest_model_is_loaded(lero[0], get_lero_preset_scheduler, stats_tiny_config)
+
+
+def test_an_unchanged_model_is_reused_and_a_changed_one_retrained(lero, stats_tiny_config, monkeypatch, tmp_path):
+    check_an_unchanged_model_is_reused_and_a_changed_one_retrained(lero[0], get_lero_preset_scheduler, stats_tiny_config,
+                                                                   NUM_COLLECTION, NUM_EPOCH, monkeypatch, tmp_path)
 
 
 def test_missing_unknown_and_corrupt_models_are_clear_errors(lero, stats_tiny_config, monkeypatch, tmp_path):
