@@ -7,6 +7,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
+from algorithm_examples.Mscn.coverage import bounded
 from algorithm_examples.Mscn.featurizer import (ColumnRanges, FeatureVocabulary, SubplanBatch, UnsupportedQueryError,
                                                 analyze_query, featurize_subplans)
 from algorithm_examples.Mscn.mscn_net import MscnModel, predict, train_mscn
@@ -92,7 +93,9 @@ class MscnPilotModel(PilotModel):
         """Rows for every sub-plan key of `pg_rows` (PostgreSQL's estimates) in one batched pass.
 
         Returns the estimates and the keys that kept PostgreSQL's estimate: all of them when the
-        query cannot be analysed, else those the featurizer cannot represent.
+        query cannot be analysed, else those the featurizer cannot represent and those outside what
+        the training data covered (see `coverage`); a covered estimate stays within
+        `coverage.MAX_CORRECTION` of PostgreSQL's.
         """
         if self.mscn is None:
             raise PilotScopeError(f"MSCN model {self.model_id} has not been trained or loaded: train it "
@@ -103,8 +106,13 @@ class MscnPilotModel(PilotModel):
             return dict(pg_rows), list(pg_rows)
         batch, unsupported = featurize_subplans(analysis, list(pg_rows), self.mscn.vocabulary,
                                                 self.mscn.column_ranges, pg_rows)
+        estimates = predict(self.mscn, batch)
+        if self.mscn.coverage is not None:
+            covered = self.mscn.coverage.covered(batch, self.mscn.vocabulary)
+            estimates = bounded(estimates, batch.estimates, covered)
+            unsupported += [key for key, inside in zip(batch.keys, covered) if not inside]
         cards = dict(pg_rows)
-        cards.update(zip(batch.keys, predict(self.mscn, batch).tolist()))
+        cards.update(zip(batch.keys, estimates.tolist()))
         return cards, unsupported
 
     def _save_to(self, folder: Path) -> None:

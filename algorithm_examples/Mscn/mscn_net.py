@@ -19,6 +19,7 @@ from numpy.typing import ArrayLike
 from threadpoolctl import ThreadpoolController
 from torch import nn
 
+from algorithm_examples.Mscn.coverage import Coverage
 from algorithm_examples.Mscn.featurizer import ColumnRanges, FeatureVocabulary, SubplanBatch
 from pilotscope.errors import ModelLoadError
 
@@ -292,6 +293,7 @@ class MscnModel:
     label_normaliser: LabelNormaliser
     column_ranges: ColumnRanges
     hyperparameters: dict[str, Any]
+    coverage: Coverage | None = None  # what its training covered; None: a model saved before coverage existed
 
     def save(self, folder: str | Path) -> None:
         """Write weights.pt (state dict, tensors only) and model.json (everything else)."""
@@ -304,6 +306,7 @@ class MscnModel:
             "vocabulary": self.vocabulary.to_dict(),
             "label_normaliser": self.label_normaliser.to_dict(),
             "column_ranges": self.column_ranges.to_dict(),
+            **({"coverage": self.coverage.to_dict()} if self.coverage is not None else {}),
         }
         (folder / MODEL_FILE).write_text(json.dumps(description, indent=1))
 
@@ -330,6 +333,7 @@ class MscnModel:
             vocabulary = FeatureVocabulary.from_dict(description["vocabulary"])
             label_normaliser = LabelNormaliser.from_dict(description["label_normaliser"])
             column_ranges = ColumnRanges.from_dict(description["column_ranges"])
+            coverage = Coverage.from_dict(description["coverage"]) if "coverage" in description else None
             hyperparameters = dict(description["hyperparameters"])
             hidden_size = int(hyperparameters["hidden_size"])
             pg_estimate = bool(hyperparameters.get("pg_estimate", False))
@@ -346,7 +350,7 @@ class MscnModel:
             first_line = str(error).strip().splitlines()[0]
             raise fail(f"{WEIGHTS_FILE} does not match the vocabulary and hyper-parameters ({first_line})") from error
         net.eval()
-        return cls(net, vocabulary, label_normaliser, column_ranges, hyperparameters)
+        return cls(net, vocabulary, label_normaliser, column_ranges, hyperparameters, coverage)
 
 
 def qerror_loss(predicted: torch.Tensor, target: torch.Tensor, span: float,
@@ -471,7 +475,7 @@ def train_mscn(
         "training_subplans": len(batch), "pg_estimate": pg_estimate,
     }
     ranges = column_ranges if column_ranges is not None else ColumnRanges()
-    model = MscnModel(net, vocab, normaliser, ranges, hyperparameters)
+    model = MscnModel(net, vocab, normaliser, ranges, hyperparameters, Coverage.of(batch, vocab))
     return model, history
 
 
