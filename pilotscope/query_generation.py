@@ -177,6 +177,7 @@ def _filter_kind(condition: exp.Expression) -> tuple[exp.Column, str] | None:
     node = condition.this if negated else condition
     if isinstance(node, exp.Paren):
         node = node.this
+    negated = negated != bool(node.args.get("negate"))  # sqlglot writes `a IS NOT NULL` as Is(negate=True)
     if type(node) in _COMPARISON_NODES and not negated:
         op = _COMPARISON_NODES[type(node)]
         if isinstance(node.left, exp.Column) and _is_literal(node.right):
