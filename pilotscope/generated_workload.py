@@ -10,7 +10,7 @@ the column's quantiles, which do not depend on the table's physical order. Which
 depends on their time on this machine (a query near the window's bounds may fall either side), so the
 first result is cached under the checkout's state folder, keyed by the dataset checksum, the workload
 files' checksums, the seed and every parameter: that cache is what makes the workload the same run to
-run (delete `.pilotscope/cache/generated-workload/` to generate afresh).
+run (delete `.pilotscope/cache/generated-workload/` to generate afresh; `PILOTSCOPE_WORKLOAD_CACHE` moves it).
 
 Defaults that depend on the dataset: a dataset of fewer than `SMALL_DATASET_ROWS` rows in all (the
 smoke-test samples stats_tiny and imdb_tiny) answers every query in milliseconds and most of its joins
@@ -20,21 +20,27 @@ dataset the lower bound is `MIN_TIME` and empty results are rejected.
 from __future__ import annotations
 
 import fcntl
+import json
+import os
 import random
 import re
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Callable, Iterator
 
 from pilotscope import collection_cache
+from pilotscope.atomic_file import write_atomically
 from pilotscope.errors import ConfigurationError, PilotScopeError
+from pilotscope.paths import state_dir
 from pilotscope.query_generation import (COMPARISONS, NO_LITERAL, Filter, GenerationParams, Schema, build_query,
                                          extract_schema, like_pattern, normalise, random_join_tree,
                                          schema_from_foreign_keys, split_sizes, tree_tables, format_literal)
 
 GENERATOR_VERSION = 1  # part of the cache key: bump when the same seed would build other queries
 CACHE_NAME = "generated-workload"
+CACHE_DIR_ENV = "PILOTSCOPE_WORKLOAD_CACHE"
 WORKLOAD_PREFIX = "generated:"
 MIN_TIME = 0.02
 SMALL_DATASET_ROWS = 100_000
@@ -42,6 +48,11 @@ QUANTILES = 101  # literals are drawn from these quantiles of a column (0 %, 1 %
 _WORKLOAD_NAME = re.compile(r"generated:(\d{1,9})")
 
 Progress = Callable[[str], None]
+
+
+def cache_dir() -> Path:
+    """Where generated workloads are cached: `PILOTSCOPE_WORKLOAD_CACHE`, else the state folder's cache."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or state_dir() / "cache" / CACHE_NAME)
 
 
 def workload_seed(workload: str) -> int | None:
@@ -260,15 +271,16 @@ def generate(dataset: str, config, seed: int, params: GenerationParams | None = 
                                          version=GENERATOR_VERSION, **asdict(params))
         if not fingerprint:
             return _generate(dataset, conn, seed, params, report)
-        lock_path = collection_cache._path(CACHE_NAME, key).with_suffix(".lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "w") as lock:
+        path = cache_dir() / f"{key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            hit = collection_cache.load(CACHE_NAME, key)
-            if hit is not None:
-                return GeneratedWorkload.from_json(hit)
+            try:
+                return GeneratedWorkload.from_json(json.loads(path.read_text()))
+            except (FileNotFoundError, ValueError, KeyError, TypeError):
+                pass  # absent or unreadable: generated again
             workload = _generate(dataset, conn, seed, params, report)
-            collection_cache.store(CACHE_NAME, key, workload.to_json())
+            write_atomically(path, json.dumps(workload.to_json(), indent=1).encode(), mode=0o644)
             return workload
     finally:
         conn.close()
