@@ -14,7 +14,7 @@ import pytest
 
 from pytest_pilotscope.gate import GateSpec
 
-WORKLOADS = ("test", "fast", "train")
+WORKLOADS = ("test", "fast", "train")  # and generated:SEED, a held-out workload (see pilotscope.generated_workload)
 
 # option name -> (ini name, type, default, help)
 OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
@@ -22,7 +22,7 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "epochs": ("pilotscope_epochs", int, 100, "training epochs"),
     "num_training": ("pilotscope_num_training", int, -1, "training queries (-1: all)"),
     "num_collection": ("pilotscope_num_collection", int, -1, "queries to collect training data from (-1: all)"),
-    "workload": ("pilotscope_workload", str, "test", "workload to benchmark: test, fast or train"),
+    "workload": ("pilotscope_workload", str, "test", "workload to benchmark: test, fast, train, or generated:SEED (new queries; see README)"),
     "rounds": ("pilotscope_rounds", int, 1, "timed executions per query"),
     "warmup_rounds": ("pilotscope_warmup_rounds", int, 0, "untimed executions per query before timing"),
     "query_timeout": ("pilotscope_query_timeout", float, 300.0, "statement timeout per query, seconds"),
@@ -96,8 +96,7 @@ class PilotOptions:
         """Read every option once; a bad one is a `pytest.UsageError` saying what is accepted."""
         raw = {name: _read(config, name) for name in (*OPTIONS, *FLAGS)}
         _check_dataset(raw["db"])
-        if raw["workload"] not in WORKLOADS:
-            raise pytest.UsageError(f"--workload must be one of {', '.join(WORKLOADS)}.")
+        raw["workload"] = _workload(raw["workload"])
         if raw["rounds"] < 1 or raw["warmup_rounds"] < 0:
             raise pytest.UsageError("--rounds must be at least 1 and --warmup-rounds at least 0.")
         if raw["query_timeout"] <= 0:
@@ -111,6 +110,19 @@ class PilotOptions:
         return {"num_epoch": self.epochs, "num_training": self.num_training, "num_collection": self.num_collection,
                 "workload": self.workload, "rounds": self.rounds, "warmup_rounds": self.warmup_rounds,
                 "train": not self.no_train}
+
+
+def _workload(name: str) -> str:
+    """A file workload, or `generated:SEED` written canonically (`generated:03` is `generated:3`): the name
+    is what the results file, the run's parameters and the gate's references record and compare."""
+    if name in WORKLOADS:
+        return name
+    from pilotscope.generated_workload import WORKLOAD_PREFIX, workload_seed
+    seed = workload_seed(name)
+    if seed is None:
+        raise pytest.UsageError(f"--workload must be one of {', '.join(WORKLOADS)}, or generated:SEED "
+                                f"(SEED a non-negative integer, e.g. generated:1).")
+    return f"{WORKLOAD_PREFIX}{seed}"
 
 
 def _check_dataset(db: str) -> None:

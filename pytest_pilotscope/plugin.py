@@ -121,8 +121,8 @@ def trained_scheduler(request: pytest.FixtureRequest, pilot_config, mlflow_run):
             pilot_session(request.config).modules[module.__name__].reused_model = model.model_id
         evaluation = algorithm.load_evaluation() if algorithm else None
         if evaluation and mlflow_run is not None:
-            from pilotscope.datasets import load_sql
-            metrics = evaluation(scheduler, pilot_config, load_sql(pilot_config.db, options.workload), mlflow_run)
+            sqls = pilot_session(request.config).workload_sql(pilot_config.db)
+            metrics = evaluation(scheduler, pilot_config, sqls, mlflow_run)
             show("quality: " + ", ".join(f"{k} {v:.3g}" for k, v in metrics.items() if k.endswith("_median")))
     finally:
         progress.set_sink(None)

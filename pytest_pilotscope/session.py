@@ -60,6 +60,7 @@ class PilotSession:
         self.regressed = False
         self.gate_references: dict[str, references.GateReference] = {}  # by module name, with --gate
         self._plain = {}
+        self._workloads: dict[str, list[str]] = {}  # by dataset: the queries of --workload
 
     @property
     def is_worker(self) -> bool:
@@ -91,12 +92,27 @@ class PilotSession:
         if dataset != self.options.db:
             metafunc.parametrize("pilot_query", [None], ids=["other-dataset"])
             return
-        from pilotscope.datasets import load_sql
-        sqls = load_sql(dataset, self.options.workload)
+        sqls = self.workload_sql(dataset)
         whole_module = pytest.mark.xdist_group(metafunc.module.__name__)  # one worker, one run, one trained model
         queries = [pytest.param(PilotQuery(i, f"q{i:03d}", sql, dataset, self.plain_answer), marks=whole_module,
                                 id=f"q{i:03d}") for i, sql in enumerate(sqls)]
         metafunc.parametrize("pilot_query", queries)
+
+    def workload_sql(self, dataset: str) -> list[str]:
+        """The queries of --workload: a dataset's file, or a generated workload (generated once, then cached)."""
+        from pilotscope.generated_workload import workload_sql
+        if dataset not in self._workloads:
+            self._workloads[dataset] = workload_sql(dataset, self.options.workload, progress=self._progress)
+        return self._workloads[dataset]
+
+    def _progress(self, message: str) -> None:
+        """Generation progress, past pytest's capture (under xdist a worker's output is not shown)."""
+        capture = self.config.pluginmanager.getplugin("capturemanager")
+        writer = self.config.get_terminal_writer()
+        if capture is None or self.is_worker:
+            return
+        with capture.global_and_fixture_disabled():
+            writer.line(f"[pilotscope] generating {self.options.workload}: {message}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -88,13 +88,14 @@ def find_run(run_id: str):
 
 def baseline_times(options: PilotOptions, record: ModuleRecord,
                    session_records: Iterable[ModuleRecord]) -> dict[str, float] | None:
-    """Baseline's per-query times on the same dataset: from this session, else its best tracked run."""
+    """Baseline's per-query times on the same dataset and workload: from this session, else its best tracked run."""
     for other in session_records:
         if other.algorithm == "baseline" and other.dataset == record.dataset and other.stats().timed:
             return other.stats().per_query()
     if not options.tracked:
         return None
-    for run in finished_runs(f"baseline_{record.dataset}", ["metrics.test_total_time ASC"])[:1]:
+    # of the same workload: rows are matched by query id, and q000 of generated:1 is not q000 of test
+    for run in finished_runs(f"baseline_{record.dataset}", ["metrics.test_total_time ASC"], workload=options.workload)[:1]:
         queries = run_per_query(run.info.run_id)
         if queries:
             return WorkloadStats(queries).per_query()

@@ -123,10 +123,34 @@ def test_bad_option_values_are_usage_errors_before_anything_runs(bench):
     module = BASELINE_MODULE.format(dataset="stats_tiny")
     for args, message in [(("--rounds", "0"), "*--rounds must be at least 1*"),
                           (("--workload", "nope"), "*--workload must be one of test, fast, train*"),
+                          (("--workload", "generated:x"), "*or generated:SEED (SEED a non-negative integer*"),
                           (("--gate", "test_total_time:ten"), "*invalid --gate 'test_total_time:ten'*")]:
         result = bench(*args, test_baseline_stats_tiny=module)
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         result.stderr.fnmatch_lines([message])
+
+
+def test_a_generated_workload_is_benchmarked_and_recorded_with_its_seed(bench, tmp_path, monkeypatch,
+                                                                       stats_tiny_config):
+    from pilotscope.datasets import get_dataset
+    from pilotscope.generated_workload import CACHE_DIR_ENV, generate
+    from pilotscope.query_generation import normalise
+    cache = tmp_path / "workload-cache"
+    bench.env[CACHE_DIR_ENV] = str(cache)
+    result = bench("--no-mlflow", "--workload", "generated:03",
+                   test_baseline_stats_tiny=BASELINE_MODULE.format(dataset="stats_tiny"))
+    result.assert_outcomes(passed=60)  # the plugin's default: 60 queries of 2-8 tables
+    assert not (tmp_path / "mlflow.db").exists()
+    (results_file,) = bench.results.glob("baseline_stats_tiny_*.json")
+    saved = json.loads(results_file.read_text())
+    assert saved["extra_info"]["workload"] == "generated:3" and saved["metrics"]["test_query_count"] == 60
+    benchmarked = [q["sql"] for q in saved["extra_info"]["per_query"]]
+    monkeypatch.setenv(CACHE_DIR_ENV, str(cache))
+    generated = generate("stats_tiny", stats_tiny_config, 3)
+    assert generated.cached and benchmarked == generated.sqls  # what `pilotscope workload generate --seed 3` gives
+    dataset = get_dataset("stats_tiny")
+    existing = {normalise(sql) for kind in dataset.workloads for sql in dataset.workload(kind)}
+    assert not existing & {normalise(sql) for sql in benchmarked}
 
 
 def test_a_package_adds_an_algorithm_through_the_entry_point_group(bench, tmp_path):

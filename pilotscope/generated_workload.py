@@ -1,0 +1,366 @@
+"""Held-out workloads: new queries over a loaded dataset, kept when plain PostgreSQL runs them in a time window.
+
+The queries are built by `query_generation` (pure) from the dataset's own workloads' join graph and filter
+columns; this module does what needs the database: sample literals from the data and time each
+candidate on plain PostgreSQL (a plain session, no pilotscope steering) under a statement timeout.
+
+Determinism: for a given loaded dataset (its checksum), seed and parameters, the *candidates* are always
+the same: each table count has its own random stream seeded by (seed, size), and literals are drawn from
+the column's quantiles, which do not depend on the table's physical order. Which candidates are *kept*
+depends on their time on this machine (a query near the window's bounds may fall either side), so the
+first result is cached under the checkout's state folder, keyed by the dataset checksum, the workload
+files' checksums, the seed and every parameter: that cache is what makes the workload the same run to
+run (delete `.pilotscope/cache/generated-workload/` to generate afresh; `PILOTSCOPE_WORKLOAD_CACHE` moves it).
+
+Defaults that depend on the dataset: a dataset of fewer than `SMALL_DATASET_ROWS` rows in all (the
+smoke-test samples stats_tiny and imdb_tiny) answers every query in milliseconds and most of its joins
+are empty, so there the time window's lower bound is 0 and empty results are kept; on any larger
+dataset the lower bound is `MIN_TIME` and empty results are rejected.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import random
+import re
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+from pilotscope import collection_cache
+from pilotscope.atomic_file import write_atomically
+from pilotscope.errors import ConfigurationError, PilotScopeError
+from pilotscope.paths import state_dir
+from pilotscope.query_generation import (COMPARISONS, NO_LITERAL, Filter, GenerationParams, Schema, build_query,
+                                         extract_schema, like_pattern, normalise, random_join_tree,
+                                         schema_from_foreign_keys, split_sizes, tree_tables, format_literal)
+
+GENERATOR_VERSION = 1  # part of the cache key: bump when the same seed would build other queries
+CACHE_NAME = "generated-workload"
+CACHE_DIR_ENV = "PILOTSCOPE_WORKLOAD_CACHE"
+WORKLOAD_PREFIX = "generated:"
+MIN_TIME = 0.02
+SMALL_DATASET_ROWS = 100_000
+QUANTILES = 101  # literals are drawn from these quantiles of a column (0 %, 1 %, ..., 100 %)
+_WORKLOAD_NAME = re.compile(r"generated:(\d{1,9})")
+
+Progress = Callable[[str], None]
+
+
+def cache_dir() -> Path:
+    """Where generated workloads are cached: `PILOTSCOPE_WORKLOAD_CACHE`, else the state folder's cache."""
+    return Path(os.environ.get(CACHE_DIR_ENV) or state_dir() / "cache" / CACHE_NAME)
+
+
+def workload_seed(workload: str) -> int | None:
+    """The seed of a `generated:SEED` workload name, None for any other name."""
+    match = _WORKLOAD_NAME.fullmatch(workload)
+    return int(match[1]) if match else None
+
+
+def is_generated_name(workload: str) -> bool:
+    return workload.startswith(WORKLOAD_PREFIX)
+
+
+@dataclass(frozen=True)
+class GeneratedQuery:
+    sql: str
+    tables: int
+    seconds: float  # plain PostgreSQL's time when it was generated
+    rows: int  # its COUNT(*)
+
+
+@dataclass
+class GeneratedWorkload:
+    """The kept queries and what it took: candidates tried and why the others were rejected, per size."""
+
+    dataset: str
+    seed: int
+    params: GenerationParams  # resolved: no None left
+    queries: list[GeneratedQuery]
+    tried: dict[int, int] = field(default_factory=dict)
+    rejected: dict[int, dict[str, int]] = field(default_factory=dict)
+    seconds: float = 0.0  # how long generating took
+    cached: bool = False
+
+    @property
+    def sqls(self) -> list[str]:
+        return [q.sql for q in self.queries]
+
+    def per_size(self) -> dict[int, int]:
+        return dict(sorted(Counter(q.tables for q in self.queries).items()))
+
+    def summary(self) -> str:
+        reasons: Counter = Counter()
+        for found in self.rejected.values():
+            reasons.update(found)
+        why = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) or "none"
+        sizes = ", ".join(f"{size}:{n}" for size, n in self.per_size().items())
+        p = self.params
+        origin = "read from the cache" if self.cached else f"generated in {self.seconds:.1f} s"
+        return (f"{len(self.queries)} of {p.count} queries for {self.dataset} (seed {self.seed}), {origin}; "
+                f"per table count {{{sizes}}}; tried {sum(self.tried.values())}, rejected "
+                f"{sum(reasons.values())} ({why}); window {p.min_time:g}-{p.max_time:g} s, "
+                f"empty {'kept' if p.keep_empty else 'rejected'}")
+
+    def to_json(self) -> dict:
+        return {"dataset": self.dataset, "seed": self.seed, "params": asdict(self.params),
+                "queries": [asdict(q) for q in self.queries], "tried": self.tried, "rejected": self.rejected,
+                "seconds": self.seconds}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> "GeneratedWorkload":
+        return cls(raw["dataset"], raw["seed"], GenerationParams(**raw["params"]),
+                   [GeneratedQuery(**q) for q in raw["queries"]], {int(k): v for k, v in raw["tried"].items()},
+                   {int(k): v for k, v in raw["rejected"].items()}, raw["seconds"], cached=True)
+
+
+# ------------------------------------------------------------------------------------------ the schema
+def dataset_schema(dataset: str, conn) -> Schema:
+    """The join graph and filter columns of the dataset's workloads; its foreign keys if it has none."""
+    from pilotscope.datasets import get_dataset
+    found = get_dataset(dataset)
+    kinds = [k for k in ("test", "fast", "train") if k in found.workloads]
+    kinds += sorted(k for k in found.workloads if k not in kinds)
+    workloads = {kind: found.workload(kind) for kind in kinds}
+    if any(workloads.values()):
+        style = next(sqls for sqls in workloads.values() if sqls)  # written like the test workload
+        schema = extract_schema([sql for sqls in workloads.values() for sql in sqls], style_sqls=style)
+        if schema.joins:
+            return schema
+    return _catalog_schema(conn)
+
+
+def _catalog_schema(conn) -> Schema:
+    """Joins along single-column foreign keys; filters on numeric, time and text columns."""
+    with conn.cursor() as cur:
+        cur.execute("""
+            SELECT c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text, f.attname
+            FROM pg_constraint c
+            JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+            JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = c.confkey[1]
+            WHERE c.contype = 'f' AND cardinality(c.conkey) = 1
+              AND c.connamespace = 'public'::regnamespace ORDER BY 1, 2, 3, 4""")
+        foreign_keys = cur.fetchall()
+        cur.execute("""
+            SELECT table_name, column_name, CASE
+                WHEN data_type IN ('smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision') THEN 'number'
+                WHEN data_type LIKE 'timestamp%' OR data_type = 'date' THEN 'time'
+                WHEN data_type IN ('text', 'character varying', 'character') THEN 'text' END
+            FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, 2""")
+        columns = [row for row in cur.fetchall() if row[2]]
+    keys = {(t, c) for t, c, rt, rc in foreign_keys} | {(rt, rc) for t, c, rt, rc in foreign_keys}
+    return schema_from_foreign_keys(foreign_keys, [(t, c, k) for t, c, k in columns if (t, c) not in keys])
+
+
+def resolve(params: GenerationParams, conn) -> GenerationParams:
+    """`params` with the dataset-dependent defaults filled in (see the module's docstring)."""
+    if params.min_time is not None and params.keep_empty is not None:
+        return params
+    with conn.cursor() as cur:
+        cur.execute("SELECT coalesce(sum(greatest(reltuples, 0)), 0) FROM pg_class "
+                    "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace")
+        small = float(cur.fetchone()[0]) < SMALL_DATASET_ROWS
+    return replace(params, min_time=params.min_time if params.min_time is not None else (0.0 if small else MIN_TIME),
+                   keep_empty=params.keep_empty if params.keep_empty is not None else small)
+
+
+# ------------------------------------------------------------------------------------------ the data
+class LiteralSampler:
+    """Values of a column to write filters with: its quantiles, read once per column.
+
+    Quantiles (not `ORDER BY random()`) so the values do not depend on the rows' physical order, and a
+    constant drawn from them follows the data's distribution (frequent values are drawn often).
+    """
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self._values: dict[tuple[str, str], list] = {}
+
+    def values(self, table: str, column: str) -> list:
+        key = (table, column)
+        if key not in self._values:
+            from psycopg2 import sql as pgsql
+            fractions = [i / (QUANTILES - 1) for i in range(QUANTILES)]
+            query = pgsql.SQL("SELECT percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY {c}) FROM {t}").format(
+                c=pgsql.Identifier(column), t=pgsql.Identifier(table))
+            with self.conn.cursor() as cur:
+                try:
+                    cur.execute(query, (fractions,))
+                    found = cur.fetchone()[0] or []
+                except Exception:  # noqa: BLE001 - a column without an ordering or a missing column: no literals
+                    self.conn.rollback()
+                    found = []
+            self._values[key] = [v for v in found if v is not None]
+        return self._values[key]
+
+
+def _time(conn, sql: str) -> tuple[float, int | None]:
+    """Plain PostgreSQL's wall-clock time and COUNT(*) of one query; None rows on a statement timeout."""
+    import psycopg2.errors
+    started = time.perf_counter()
+    with conn.cursor() as cur:
+        try:
+            cur.execute(sql)
+            rows = cur.fetchone()[0]
+        except psycopg2.errors.QueryCanceled:
+            conn.rollback()
+            return time.perf_counter() - started, None
+    return time.perf_counter() - started, int(rows)
+
+
+# ----------------------------------------------------------------------------------------- candidates
+def candidates(schema: Schema, sampler: LiteralSampler, seed: int, size: int,
+               max_filters: int) -> Iterator[str | None]:
+    """Endless candidate queries of `size` tables (None when one cannot be built), the same for a seed."""
+    rng = random.Random(f"pilotscope-generated:{seed}:{size}")
+    while True:
+        edges = random_join_tree(schema, size, rng)
+        if edges is None:
+            yield None
+            continue
+        columns = schema.filters_of(tree_tables(edges))
+        if not columns:
+            yield None
+            continue
+        filters = []
+        for column in rng.sample(columns, rng.randint(1, min(max_filters, len(columns)))):
+            operator = rng.choice(column.operators)
+            if operator in NO_LITERAL:
+                filters.append(Filter(column.table, column.column, operator))
+                continue
+            values = sampler.values(column.table, column.column)
+            if not values:
+                continue
+            if operator in COMPARISONS:
+                literal = format_literal(rng.choice(values))
+            elif operator in ("LIKE", "NOT LIKE"):
+                literal = like_pattern(rng.choice(values), rng)
+            else:  # IN
+                literal = "(" + ", ".join(format_literal(v) for v in rng.sample(values, min(3, len(values)))) + ")"
+            filters.append(Filter(column.table, column.column, operator, literal))
+        yield build_query(schema, edges, filters) if filters else None
+
+
+# ------------------------------------------------------------------------------------------ generation
+def generate(dataset: str, config, seed: int, params: GenerationParams | None = None,
+             progress: Progress | None = None, use_cache: bool = True) -> GeneratedWorkload:
+    """The held-out workload of `dataset` for `seed`: from the cache, or generated (and cached).
+
+    `config` names the server; the dataset must be loaded in `config.db`. Concurrent callers with the
+    same key (xdist workers collecting the same benchmark) wait for one another and share one result.
+    """
+    from pilotscope import db
+    from pilotscope.datasets import get_dataset, loaded_fingerprint
+    params = params or GenerationParams()
+    try:
+        params.check()
+    except ValueError as exc:
+        raise ConfigurationError(f"Cannot generate a workload: {exc}.") from None
+    report = progress or (lambda message: None)
+    found = get_dataset(dataset)
+    conn = db.connect(config, autocommit=True)
+    try:
+        params = resolve(params, conn)
+        fingerprint = loaded_fingerprint(config) if use_cache else ""
+        workload_sums = sorted(found.sha256.get(f, f) for f in found.workloads.values())
+        key = collection_cache.cache_key(CACHE_NAME, fingerprint, workload_sums, seed=seed,
+                                         version=GENERATOR_VERSION, **asdict(params))
+        if not fingerprint:
+            return _generate(dataset, conn, seed, params, report)
+        path = cache_dir() / f"{key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                return GeneratedWorkload.from_json(json.loads(path.read_text()))
+            except (FileNotFoundError, ValueError, KeyError, TypeError):
+                pass  # absent or unreadable: generated again
+            workload = _generate(dataset, conn, seed, params, report)
+            write_atomically(path, json.dumps(workload.to_json(), indent=1).encode(), mode=0o644)
+            return workload
+    finally:
+        conn.close()
+
+
+def _generate(dataset: str, conn, seed: int, params: GenerationParams, report: Progress) -> GeneratedWorkload:
+    started = time.perf_counter()
+    schema = dataset_schema(dataset, conn)
+    largest = min(params.max_tables, schema.largest_tree())
+    if largest < params.min_tables:
+        raise PilotScopeError(f"Dataset {dataset!r}'s join graph connects at most {schema.largest_tree()} tables; "
+                              f"cannot generate queries of {params.min_tables}-{params.max_tables} tables.")
+    from pilotscope.datasets import get_dataset
+    found = get_dataset(dataset)
+    seen = {normalise(sql) for kind in found.workloads for sql in found.workload(kind)}
+    with conn.cursor() as cur:
+        cur.execute("SET statement_timeout = %s", (int(params.max_time * 1000),))
+    sampler = LiteralSampler(conn)
+    sizes = list(range(params.min_tables, largest + 1))
+    wanted = split_sizes(params.count, sizes)
+    streams = {size: candidates(schema, sampler, seed, size, params.max_filters) for size in sizes}
+    workload = GeneratedWorkload(dataset, seed, params, [], {s: 0 for s in sizes}, {s: {} for s in sizes})
+    kept: dict[int, list[GeneratedQuery]] = {size: [] for size in sizes}
+
+    def reject(size: int, reason: str) -> None:
+        workload.rejected[size][reason] = workload.rejected[size].get(reason, 0) + 1
+
+    def fill(size: int, target: int, budget: int) -> None:
+        for _ in range(budget):
+            if len(kept[size]) >= target:
+                return
+            sql = next(streams[size])
+            workload.tried[size] += 1
+            if sql is None:
+                reject(size, "unbuildable")
+                continue
+            if normalise(sql) in seen:
+                reject(size, "duplicate")
+                continue
+            seen.add(normalise(sql))
+            seconds, rows = _time(conn, sql)
+            if rows is None:
+                reject(size, "too slow")
+                report(f"size {size}: a candidate timed out after {params.max_time:g} s")
+            elif seconds > params.max_time:
+                reject(size, "too slow")
+            elif seconds < params.min_time:
+                reject(size, "too fast")
+            elif rows == 0 and not params.keep_empty:
+                reject(size, "empty")
+            else:
+                kept[size].append(GeneratedQuery(sql, size, round(seconds, 6), rows))
+
+    for size in sizes:
+        fill(size, wanted[size], wanted[size] * params.attempts_per_query)
+        report(f"size {size}: {len(kept[size])}/{wanted[size]} kept of {workload.tried[size]} tried "
+               f"({time.perf_counter() - started:.0f} s so far)")
+    short = params.count - sum(len(k) for k in kept.values())
+    for size in sizes:  # sizes that fell short are made up by the others, smallest first, in the same streams
+        if short <= 0:
+            break
+        if len(kept[size]) >= wanted[size]:  # it filled its share, so it is likely to give more
+            before = len(kept[size])
+            fill(size, before + short, short * params.attempts_per_query)
+            short -= len(kept[size]) - before
+    workload.queries = [q for size in sizes for q in kept[size]]
+    workload.seconds = round(time.perf_counter() - started, 1)
+    return workload
+
+
+def workload_sql(dataset: str, workload: str, config=None, progress: Progress | None = None) -> list[str]:
+    """A workload's queries by name: the dataset's `test`/`fast`/`train`, or `generated:SEED` (default parameters)."""
+    from pilotscope.datasets import load_dataset, load_sql
+    if not is_generated_name(workload):
+        return load_sql(dataset, workload)
+    seed = workload_seed(workload)
+    if seed is None:
+        raise ConfigurationError(f"Workload {workload!r}: a generated workload is named generated:SEED, "
+                                 f"SEED a non-negative integer (e.g. generated:1).")
+    from pilotscope.PilotConfig import PostgreSQLConfig
+    config = config or PostgreSQLConfig(db=dataset)
+    load_dataset(dataset, config)
+    return generate(dataset, config, seed, progress=progress).sqls
