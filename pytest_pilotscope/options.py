@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pytest
 
@@ -30,6 +30,8 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
     "gate": ("pilotscope_gate", str, "", "regression gate, e.g. test_total_time:10%"),
     "gate_ref": ("pilotscope_gate_ref", str, "recent", "gate reference: recent, last, best, a run id, or a results file"),
 }
+# option -> the preset argument it sets
+TRAINING_ARGUMENTS = {"epochs": "num_epoch", "num_training": "num_training", "num_collection": "num_collection"}
 FLAGS: dict[str, tuple[str, str]] = {
     "no_mlflow": ("pilotscope_no_mlflow", "do not track in MLflow"),
     "no_train": ("pilotscope_no_train", "no collection or training: use the best tracked (or newest local) model"),
@@ -47,6 +49,16 @@ def add_options(parser: pytest.Parser) -> None:
         group.addoption(f"--{name.replace('_', '-')}", dest=f"pilotscope_{name}", action="store_true",
                         default=None, help=f"{help_text} (ini: {ini})")
         parser.addini(ini, help_text, type="bool", default=False)
+
+
+def _given(config: pytest.Config, name: str) -> bool:
+    """Whether the option was set on the command line or, to another value than its default, in an ini file."""
+    if config.getoption(f"pilotscope_{name}") is not None:
+        return True
+    if name in FLAGS:
+        return bool(config.getini(FLAGS[name][0]))
+    ini, _, default, _ = OPTIONS[name]
+    return config.getini(ini) != str(default)
 
 
 def _read(config: pytest.Config, name: str) -> Any:
@@ -81,6 +93,7 @@ class PilotOptions:
     no_mlflow: bool
     no_train: bool
     no_paired: bool
+    given: frozenset[str] = frozenset()  # the options set on the command line or in an ini file
 
     @property
     def tracked(self) -> bool:
@@ -103,13 +116,21 @@ class PilotOptions:
             raise pytest.UsageError("--query-timeout must be a positive number of seconds.")
         raw["results_dir"] = Path(raw["results_dir"]) if raw["results_dir"] else None
         raw["gate"] = _gate(config, raw["gate"]) if raw["gate"] else None
-        return cls(**raw)
+        return cls(**raw, given=frozenset(name for name in (*OPTIONS, *FLAGS) if _given(config, name)))
 
-    def run_params(self) -> dict[str, Any]:
+    def training_args(self, module_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The preset's training arguments: a module's `PRESET_ARGS` (its dataset's sensible sizes, and
+        arguments of its own preset) where the matching option was not given, the options elsewhere."""
+        args = dict(module_defaults or {})
+        for option, argument in TRAINING_ARGUMENTS.items():
+            if option in self.given or argument not in args:
+                args[argument] = getattr(self, option)
+        return args
+
+    def run_params(self, module_defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """What a module's MLflow run records as its parameters."""
-        return {"num_epoch": self.epochs, "num_training": self.num_training, "num_collection": self.num_collection,
-                "workload": self.workload, "rounds": self.rounds, "warmup_rounds": self.warmup_rounds,
-                "train": not self.no_train}
+        return {**self.training_args(module_defaults), "workload": self.workload, "rounds": self.rounds,
+                "warmup_rounds": self.warmup_rounds, "train": not self.no_train}
 
 
 def _workload(name: str) -> str:

@@ -108,6 +108,9 @@ class PairedSummary:
     median_speedup: float  # of the per-query plain / algorithm
     algorithm_total: float
     plain_total: float
+    faster: int = 0  # queries more than 10 % faster than plain
+    slower: int = 0  # queries more than 10 % slower
+    twice_as_slow: int = 0  # queries more than 2x slower
 
     def metrics(self) -> dict[str, float]:
         """What goes to the module's MLflow run."""
@@ -115,11 +118,13 @@ class PairedSummary:
                 "paired_total_ratio_low": self.low, "paired_total_ratio_high": self.high,
                 "paired_geomean_ratio": self.geomean_ratio,
                 "paired_median_speedup": self.median_speedup, "paired_algorithm_total_time": self.algorithm_total,
-                "paired_plain_total_time": self.plain_total}
+                "paired_plain_total_time": self.plain_total, "paired_faster_count": self.faster,
+                "paired_slower_count": self.slower, "paired_2x_slower_count": self.twice_as_slow}
 
     def describe(self, against: str = PLAIN_POSTGRESQL) -> str:
         return (f"paired vs {against} {self.ratio:.2f}x (95% CI {self.low:.2f}-{self.high:.2f}, "
-                f"geometric mean {self.geomean_ratio:.2f}x, median speedup {self.median_speedup:.2f})")
+                f"geometric mean {self.geomean_ratio:.2f}x, median speedup {self.median_speedup:.2f}; "
+                f"{self.faster} >10% faster, {self.slower} >10% slower, {self.twice_as_slow} >2x slower)")
 
 
 def summarize(algorithm: Sequence[float], plain: Sequence[float], seed: int = 0) -> PairedSummary:
@@ -132,7 +137,9 @@ def summarize(algorithm: Sequence[float], plain: Sequence[float], seed: int = 0)
     return PairedSummary(queries=len(alg), ratio=float(ratio_of_sums(pairs)), low=low, high=high,
                          geomean_ratio=float(geometric_mean(alg / base)),
                          median_speedup=float(np.median(base / np.maximum(alg, 1e-12))),
-                         algorithm_total=float(alg.sum()), plain_total=float(base.sum()))
+                         algorithm_total=float(alg.sum()), plain_total=float(base.sum()),
+                         faster=int((alg * 1.1 < base).sum()), slower=int((alg > base * 1.1).sum()),
+                         twice_as_slow=int((alg > base * 2).sum()))
 
 
 def summarize_queries(queries: Iterable[QueryMeasurement]) -> PairedSummary | None:

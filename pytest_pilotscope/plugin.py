@@ -112,13 +112,13 @@ def trained_scheduler(request: pytest.FixtureRequest, pilot_config, mlflow_run):
 
     progress.set_sink(show)
     try:
+        record = pilot_session(request.config).modules[module.__name__]
         scheduler, _ = preset(pilot_config, enable_collection=not options.no_train,
-                              enable_training=not options.no_train, num_collection=options.num_collection,
-                              num_training=options.num_training, num_epoch=options.epochs,
+                              enable_training=not options.no_train, **options.training_args(record.preset_args),
                               use_mlflow=mlflow_run is not None, tracker=mlflow_run)
         model = scheduler.pilot_model
         if model is not None and model.reused:
-            pilot_session(request.config).modules[module.__name__].reused_model = model.model_id
+            record.reused_model = model.model_id
         evaluation = algorithm.load_evaluation() if algorithm else None
         if evaluation and mlflow_run is not None:
             sqls = pilot_session(request.config).workload_sql(pilot_config.db)

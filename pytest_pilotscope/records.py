@@ -24,6 +24,7 @@ class ModuleRecord:
     benchmark_json: dict[str, Any] | None = None
     errors: int = 0  # setup/teardown errors (e.g. training failed)
     gate_report: str | None = None
+    preset_args: dict[str, Any] = field(default_factory=dict)  # the module's PRESET_ARGS
     reused_model: str | None = None  # the saved model used instead of training (same data, parameters, code)
     paired_against: str | None = None  # what its rounds were timed beside (see `pairing`); None: nothing
     tracker: Any = None  # the module's open MLflowTracker; None once its run is ended (or without MLflow)

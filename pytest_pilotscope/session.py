@@ -153,7 +153,7 @@ class PilotSession:
     def start_module(self, request: pytest.FixtureRequest, pilot_config, timed: bool) -> ModuleRecord:
         module = request.module
         record = ModuleRecord(nodeid=request.node.nodeid, algorithm=module.ALGORITHM, dataset=module.DATASET,
-                              timed=timed)
+                              timed=timed, preset_args=dict(getattr(module, "PRESET_ARGS", {})))
         self.modules[module.__name__] = record
         tracking.start_run(self.options, record, pilot_config)
         return record

@@ -8,6 +8,7 @@ from typing import Iterable
 
 from pilotscope.Common.workload_metrics import QueryMeasurement, WorkloadStats
 from pytest_pilotscope import pairing
+from pytest_pilotscope.pairing import PLAIN_POSTGRESQL
 from pytest_pilotscope.options import PilotOptions
 from pytest_pilotscope.records import ModuleRecord
 
@@ -20,7 +21,7 @@ def start_run(options: PilotOptions, record: ModuleRecord, pilot_config) -> None
     if not options.tracked:
         return
     from pilotscope.Common.MLflowTracker import start_tracking
-    record.tracker = start_tracking(record.algorithm, pilot_config, True, **options.run_params())
+    record.tracker = start_tracking(record.algorithm, pilot_config, True, **options.run_params(record.preset_args))
     record.run_id, record.experiment = record.tracker.run_id, record.tracker.experiment_name
 
 
@@ -48,6 +49,8 @@ def end_run(record: ModuleRecord, baseline: dict[str, float] | None, error: Base
                 (folder / BENCHMARK_ARTIFACT).write_text(safe_dumps(record.benchmark_json, indent=1))
             if baseline and stats.timed and record.algorithm != "baseline":
                 plot_against_baseline(record, baseline, folder / "per_query_vs_baseline.png")
+            if paired:
+                plot_paired_times(record, folder / "paired_times.png")
             tracker.client.log_artifacts(tracker.run_id, str(folder), "benchmark")
     finally:
         tracker.end_run(record.status, error=error)
@@ -100,6 +103,27 @@ def baseline_times(options: PilotOptions, record: ModuleRecord,
         if queries:
             return WorkloadStats(queries).per_query()
     return None
+
+
+def plot_paired_times(record: ModuleRecord, target: Path) -> None:
+    """Each query's plain time against the algorithm's, log-log: below the diagonal the algorithm won."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    pairs = [(q.plain_end_to_end * 1e3, q.end_to_end * 1e3) for q in record.stats().queries if q.paired_ratio]
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter([p for p, _ in pairs], [a for _, a in pairs], s=10)
+    low, high = min(min(pair) for pair in pairs), max(max(pair) for pair in pairs)
+    for factor, style in ((1, "-"), (2, ":"), (0.5, ":")):
+        ax.plot([low, high], [low * factor, high * factor], "k" + style, linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"{record.paired_against or PLAIN_POSTGRESQL} (ms)")
+    ax.set_ylabel(f"{record.algorithm} (ms)")
+    ax.set_title(f"{record.algorithm} on {record.dataset}, per query (lines: 1x, 2x, 0.5x)")
+    fig.tight_layout()
+    fig.savefig(target, dpi=100)
+    plt.close(fig)
 
 
 def plot_against_baseline(record: ModuleRecord, baseline: dict[str, float], target: Path) -> None:

@@ -1,6 +1,8 @@
 """MSCN's preset scheduler: collect and train (or load a saved model), then steer every query; and its q-error."""
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -81,4 +83,29 @@ def evaluate_qerror(scheduler_or_model: PilotScheduler | MscnPilotModel, config:
                     "qerror_num_uncounted": data.num_timed_out_subplans + data.num_failed_subplans})
     if tracker:
         tracker.log_metrics(metrics)
+        with tempfile.TemporaryDirectory() as scratch:
+            plot_qerror_cdf({"MSCN": qerror(np.asarray(mscn), np.asarray(true)),
+                             "PostgreSQL": qerror(np.asarray(pg), np.asarray(true))},
+                            Path(scratch) / "qerror_cdf.png", f"{len(true)} sub-plans of {len(workload_sqls)} queries")
+            tracker.client.log_artifacts(tracker.run_id, scratch, "quality")
     return metrics
+
+
+def plot_qerror_cdf(qerrors: dict[str, np.ndarray], target: Path, title: str) -> None:
+    """The share of sub-plans within each q-error, one line per estimator (higher and further left is better)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, values in qerrors.items():
+        ordered = np.sort(values)
+        ax.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered), label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("q-error")
+    ax.set_ylabel("share of sub-plans")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(True, which="both", linewidth=0.3)
+    fig.tight_layout()
+    fig.savefig(target, dpi=100)
+    plt.close(fig)
