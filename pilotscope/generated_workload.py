@@ -351,6 +351,42 @@ def _generate(dataset: str, conn, seed: int, params: GenerationParams, report: P
     return workload
 
 
+TRAINING_SEED_BASE = 1_000_000  # training queries' seeds start here, far from held-out workloads' seeds
+
+
+def training_queries(dataset: str, config, count: int, seed: int = 0, min_tables: int = 2, max_tables: int = 5,
+                     max_filters: int = 4) -> list[str]:
+    """`count` fresh queries to train on, spread evenly over `min_tables`-`max_tables` tables, none executed.
+
+    Built like held-out workloads (same join graph, filter columns and literal quantiles) but from seed
+    `TRAINING_SEED_BASE + seed`, so a model that trains on them is still measured on queries it never saw;
+    no text repeats a workload query. Deterministic for the loaded data and the arguments.
+    """
+    from pilotscope import db
+    from pilotscope.datasets import get_dataset
+    conn = db.connect(config, autocommit=True)
+    try:
+        schema = dataset_schema(dataset, conn)
+        sizes = list(range(min_tables, min(max_tables, schema.largest_tree()) + 1))
+        found = get_dataset(dataset)
+        seen = {normalise(sql) for kind in found.workloads for sql in found.workload(kind)}
+        sampler = LiteralSampler(conn)
+        queries: list[str] = []
+        for size, wanted in split_sizes(count, sizes).items():
+            stream, kept = candidates(schema, sampler, TRAINING_SEED_BASE + seed, size, max_filters), 0
+            for _ in range(wanted * 12):
+                sql = next(stream)
+                if kept == wanted:
+                    break
+                if sql is not None and normalise(sql) not in seen:
+                    seen.add(normalise(sql))
+                    queries.append(sql)
+                    kept += 1
+        return queries
+    finally:
+        conn.close()
+
+
 def workload_sql(dataset: str, workload: str, config=None, progress: Progress | None = None) -> list[str]:
     """A workload's queries by name: the dataset's `test`/`fast`/`train`, or `generated:SEED` (default parameters)."""
     from pilotscope.datasets import load_dataset, load_sql

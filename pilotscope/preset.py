@@ -27,7 +27,10 @@ from pilotscope.PilotModel import PilotModel, package_versions
 from pilotscope.PilotScheduler import PilotScheduler, Steering
 from pilotscope.paths import PROJECT_ROOT
 
-EXTENSION_SOURCES = PROJECT_ROOT / "pilotscope" / "pg_extension"  # what the sub-plans a model learns from come from
+# Beside the algorithm's own package, the code that makes training data: the extension (sub-plans and
+# their count SQL) and the generator of training queries.
+TRAINING_DATA_SOURCES = ("pilotscope/pg_extension/*.[ch]", "pilotscope/generated_workload.py",
+                         "pilotscope/query_generation.py")
 
 EpochCallback = Callable[[int, float], None]
 # (model, interactor, training queries, cached_only, per-epoch callback): collect (or read the cache), train
@@ -93,14 +96,15 @@ def learned_preset_scheduler(algorithm: str, model_cls: type[PilotModel], make_s
 def training_key(model_cls: type[PilotModel], config: PostgreSQLConfig, sqls: Sequence[str],
                  **settings: Any) -> str:
     """What a trained model depends on, hashed: the loaded data's checksum, the collection queries,
-    the settings, the algorithm's code (its package's Python files and the extension's C sources) and
+    the settings, the algorithm's code (its package's Python files and `TRAINING_DATA_SOURCES`) and
     the versions of the packages it computes with. '' when the data's checksum is unknown: no reuse."""
     fingerprint = loaded_fingerprint(config)
     if not fingerprint:
         return ""
     code = hashlib.sha256()
     package = Path(inspect.getfile(model_cls)).parent
-    for source in sorted([*package.glob("*.py"), *EXTENSION_SOURCES.glob("*.[ch]")]):
+    sources = [*package.glob("*.py"), *(path for pattern in TRAINING_DATA_SOURCES for path in PROJECT_ROOT.glob(pattern))]
+    for source in sorted(sources):
         code.update(source.name.encode() + b"\0" + source.read_bytes())
     payload = {"algorithm": model_cls.algorithm, "dataset": fingerprint, "queries": list(sqls),
                "settings": settings, "code": code.hexdigest(), "packages": package_versions()}

@@ -14,6 +14,7 @@ from algorithm_examples.Mscn.MscnSteering import MscnSteering
 from pilotscope.Common.MLflowTracker import MLflowTracker
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.errors import PilotScopeError
+from pilotscope.generated_workload import training_queries
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotScheduler import PilotScheduler
 from pilotscope.preset import learned_preset_scheduler
@@ -23,20 +24,25 @@ def get_mscn_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool 
                               enable_training: bool = True, num_collection: int = -1, num_training: int = -1,
                               num_epoch: int = 100, use_mlflow: bool = True, model_id: str | None = None,
                               on_epoch: Callable[[int, float], None] | None = None,
-                              tracker: MLflowTracker | None = None, count_timeout: float = COUNT_TIMEOUT
-                              ) -> tuple[PilotScheduler, MLflowTracker | None]:
+                              tracker: MLflowTracker | None = None, count_timeout: float = COUNT_TIMEOUT,
+                              num_generated: int = 0) -> tuple[PilotScheduler, MLflowTracker | None]:
     """A scheduler steering `config.db` with MSCN; `init()` has run, so it is ready to execute.
 
     With `enable_training`, the sub-plans of the first `num_collection` training queries (-1 = all)
     are counted, each cut at `count_timeout` seconds (or read from the collection cache;
     `enable_collection=False` allows only the cache), a model is trained on those of the first
     `num_training` queries for `num_epoch` epochs and saved. Otherwise `model_id`, or the newest
-    saved MSCN model for `config.db`, is loaded; no model is a `ModelLoadError`. With `use_mlflow` (or a `tracker` whose run is open) the run is
+    saved MSCN model for `config.db`, is loaded; no model is a `ModelLoadError`. `num_generated`
+    fresh queries over the dataset's join graph (`generated_workload.training_queries`: literals
+    across each column's range, seeds apart from held-out workloads') are collected and trained on
+    after the training queries, so the model sees more of the data than the workload's literals. With `use_mlflow` (or a `tracker` whose run is open) the run is
     tracked in experiment `mscn_<db>`, collection stats among the model's metrics; with training
     and collection both off, the best tracked model is used.
     """
     def train(model: MscnPilotModel, interactor: PilotDataInteractor, sqls: Sequence[str], cached_only: bool,
               epoch_callback: Callable[[int, float], None] | None) -> None:
+        if num_generated:
+            sqls = [*sqls, *training_queries(config.db, config, num_generated)]
         data = collect_true_cardinalities(config, sqls, interactor, cached_only=cached_only,
                                           count_timeout=count_timeout)
         model.train(data.training_queries(num_training), data.column_ranges, config.db, num_epoch, epoch_callback,
@@ -46,7 +52,7 @@ def get_mscn_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool 
         "mscn", MscnPilotModel, MscnSteering, train, config, enable_collection=enable_collection,
         enable_training=enable_training, num_collection=num_collection, num_training=num_training,
         num_epoch=num_epoch, use_mlflow=use_mlflow, model_id=model_id, on_epoch=on_epoch, tracker=tracker,
-        training_settings={"count_timeout": count_timeout})
+        training_settings={"count_timeout": count_timeout, "num_generated": num_generated})
 
 
 def evaluate_qerror(scheduler_or_model: PilotScheduler | MscnPilotModel, config: PostgreSQLConfig,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from mlflow import MlflowClient
 from learned_algorithm_checks import (check_an_unchanged_model_is_reused_and_a_changed_one_retrained,
                                       check_missing_unknown_and_corrupt_models_are_clear_errors,
                                       check_newest_model_is_loaded, check_second_collection_is_read_from_the_cache,
@@ -17,6 +18,7 @@ from algorithm_examples.Mscn.MscnCollection import collect_true_cardinalities
 from algorithm_examples.Mscn.MscnPilotModel import MscnPilotModel
 from algorithm_examples.Mscn.MscnPresetScheduler import evaluate_qerror, get_mscn_preset_scheduler
 from pilotscope import collection_cache
+from pilotscope.Common.MLflowTracker import start_tracking
 from pilotscope.datasets import load_test_sql, load_training_sql
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotScheduler import PilotScheduler
@@ -191,18 +193,18 @@ def test_true_cardinalities_are_the_counts_and_timeouts_are_counted(stats_tiny_c
 
 
 def test_qerror_evaluation_compares_mscn_and_postgres_over_the_same_subplans(mscn, stats_tiny_config, monkeypatch,
-                                                                              tmp_path):
+                                                                              tmp_path, tracking_uri):
     monkeypatch.setattr(collection_cache, "state_dir", lambda: tmp_path)
     scheduler, _, _ = mscn
-    logged = []
-
-    class Tracker:
-        def log_metrics(self, metrics):
-            logged.append(metrics)
-
     sqls = load_test_sql("stats_tiny")[:20]
-    metrics = evaluate_qerror(scheduler, stats_tiny_config, sqls, tracker=Tracker())
-    assert logged == [metrics] and metrics["qerror_num_subplans"] > 100
+    tracker = start_tracking("mscn", stats_tiny_config, True)
+    metrics = evaluate_qerror(scheduler, stats_tiny_config, sqls, tracker=tracker)
+    tracker.end_run("FINISHED")
+    run = MlflowClient(tracking_uri).get_run(tracker.run_id)
+    assert {name: run.data.metrics[name] for name in metrics} == pytest.approx(metrics)
+    assert [a.path for a in MlflowClient(tracking_uri).list_artifacts(tracker.run_id, "quality")] == [
+        "quality/qerror_cdf.png"]
+    assert metrics["qerror_num_subplans"] > 100
     for name in ("mscn", "pg"):
         stats = [metrics[f"qerror_{name}_{stat}"] for stat in ("median", "p90", "p95", "p99", "max")]
         assert stats == sorted(stats)
