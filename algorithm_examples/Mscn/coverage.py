@@ -68,14 +68,10 @@ def bounded(estimates: np.ndarray, pg_rows: np.ndarray, covered: np.ndarray) -> 
 
 
 def _patterns(batch: SubplanBatch) -> list[str]:
-    """Each sub-plan's tables and join edges (multisets of vocabulary indices) as one string."""
-    table_counts = (batch.tables * batch.table_mask[:, :, None]).sum(axis=1)
-    join_counts = (batch.joins * batch.join_mask[:, :, None]).sum(axis=1)
-    return [f"{_multiset(tables)}|{_multiset(joins)}" for tables, joins in zip(table_counts, join_counts)]
-
-
-def _multiset(counts: np.ndarray) -> str:
-    return ",".join(str(index) for index in np.flatnonzero(counts).tolist() for _ in range(int(round(counts[index]))))
+    """Each sub-plan's tables and join edges: its count of each vocabulary table and edge, as hex."""
+    counts = np.concatenate([(batch.tables * batch.table_mask[:, :, None]).sum(axis=1),
+                             (batch.joins * batch.join_mask[:, :, None]).sum(axis=1)], axis=1)
+    return [row.tobytes().hex() for row in np.rint(counts).astype(np.uint8)]
 
 
 def _predicate_literals(batch: SubplanBatch, vocabulary: FeatureVocabulary) -> list[tuple[str, float] | None]:
