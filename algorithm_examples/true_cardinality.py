@@ -12,7 +12,7 @@ from typing import Mapping, Sequence
 
 from algorithm_examples.Mscn.MscnCollection import COUNT_TIMEOUT, collect_true_cardinalities
 from pilotscope.Common.MLflowTracker import MLflowTracker, guard_run, start_tracking
-from pilotscope.datasets import load_sql
+from pilotscope.generated_workload import workload_sql
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotScheduler import Decision, PilotScheduler
@@ -35,14 +35,15 @@ def get_truecard_preset_scheduler(config: PostgreSQLConfig, enable_collection: b
                                   num_epoch: int = 100, use_mlflow: bool = True,
                                   tracker: MLflowTracker | None = None, workloads: Sequence[str] = WORKLOADS,
                                   count_timeout: float = COUNT_TIMEOUT) -> tuple[PilotScheduler, MLflowTracker | None]:
-    """A scheduler pushing true cardinalities for the queries of `workloads` of `config.db`.
+    """A scheduler pushing true cardinalities for the queries of `workloads` of `config.db` (workload names:
+    `test`, `fast`, `generated:SEED`...; the pytest plugin passes the one it benchmarks).
 
     Nothing is trained; the training arguments are accepted for the uniform preset call and logged.
     With `enable_collection=False` the counts must already be cached (else a CollectionError says so).
     """
     tracker = tracker or start_tracking("truecard", config, use_mlflow, num_epoch=num_epoch,
                                         num_training=num_training, num_collection=num_collection)
-    sqls = list(dict.fromkeys(sql for workload in workloads for sql in load_sql(config.db, workload)))
+    sqls = list(dict.fromkeys(sql for workload in workloads for sql in workload_sql(config.db, workload, config)))
     with guard_run(tracker):
         with PilotDataInteractor(config) as interactor:
             counted = collect_true_cardinalities(config, sqls, interactor, cached_only=not enable_collection,

@@ -18,6 +18,8 @@ hooks and fixtures; the options are read once (`options.py`), the session keeps 
 """
 from __future__ import annotations
 
+import inspect
+
 import pytest
 
 from pilotscope.Common.workload_metrics import QueryMeasurement
@@ -113,8 +115,11 @@ def trained_scheduler(request: pytest.FixtureRequest, pilot_config, mlflow_run):
     progress.set_sink(show)
     try:
         record = pilot_session(request.config).modules[module.__name__]
+        args = options.training_args(record.preset_args)
+        if "workloads" in inspect.signature(preset).parameters:  # a preset that prepares per workload (truecard)
+            args["workloads"] = (options.workload,)
         scheduler, _ = preset(pilot_config, enable_collection=not options.no_train,
-                              enable_training=not options.no_train, **options.training_args(record.preset_args),
+                              enable_training=not options.no_train, **args,
                               use_mlflow=mlflow_run is not None, tracker=mlflow_run)
         model = scheduler.pilot_model
         if model is not None and model.reused:
