@@ -2,9 +2,12 @@
 
 Each query's sub-plans (base and join relations) are pulled with their `SELECT count(*)` SQL, then
 every distinct inner-join one (sub-plans shared by queries run once) is counted on a few
-autocommit connections at once, whose statement timeout is set once, so a count is a single round
-trip; a count that fails or times out is recorded as unknown and counted, never fatal. Counts are
-journalled as they finish, so an interrupted collection resumes where it stopped.
+autocommit connections at once, whose session settings are made once. Counting does not
+materialise the joins: the sub-plans of a query are counted together by aggregating along each
+one's join tree (`pilotscope.join_tree_count`), and only the ones without a join-tree form run
+their count(*); how many went which way is part of the provenance. A count that fails or times
+out is recorded as unknown and counted, never fatal. Counts are journalled as they finish, so an
+interrupted collection resumes where it stopped.
 The column ranges predicates are normalised by are read from the database in the same pass.
 Everything is cached by the loaded dataset's checksum, the workload and the settings.
 """
@@ -12,21 +15,21 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence
 
 import psycopg2
 import psycopg2.errors
 from psycopg2 import sql as pgsql
 
-from pilotscope import collection_cache, db
+from pilotscope import collection_cache, db, join_tree_count
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotTransData import SubPlan
 from pilotscope.progress import report as progress_report
 
 CACHE_ALGORITHM = "mscn"
-COLLECTION_FORMAT = 1
+COLLECTION_FORMAT = 2  # 2: counts by join-tree aggregation, tallied by method
 COUNT_TIMEOUT = 30.0  # seconds per sub-plan count (at most the config's statement timeout)
 COUNT_WORKERS = 2  # connections counting at once
 _NUMERIC_TYPES = ("smallint", "integer", "bigint", "numeric", "real", "double precision")
@@ -61,6 +64,8 @@ class MscnTrainingData:
     num_failed_subplans: int  # counts that raised an error
     num_timed_out_subplans: int
     collection_time: float  # seconds, when collected (not when read from the cache)
+    num_counted_by: dict[str, int] = field(default_factory=dict)  # join_tree / single_table / count_star
+    fallback_reasons: dict[str, int] = field(default_factory=dict)  # why count(*) had to count, how often
     from_cache: bool = False
 
     def training_queries(self, num_training: int = -1) -> list[tuple[str, dict[str, float], dict[str, float]]]:
@@ -73,7 +78,9 @@ class MscnTrainingData:
         return {"collection_time": round(self.collection_time, 3), "from_cache": self.from_cache,
                 "num_collection_queries": self.num_workload, "num_failed_queries": len(self.failed_queries),
                 "num_failed_subplans": self.num_failed_subplans,
-                "num_timed_out_subplans": self.num_timed_out_subplans}
+                "num_timed_out_subplans": self.num_timed_out_subplans,
+                **{f"num_{method}_subplans": self.num_counted_by.get(method, 0)
+                   for method in (join_tree_count.JOIN_TREE, join_tree_count.SINGLE_TABLE, join_tree_count.FALLBACK)}}
 
     def to_json(self) -> dict[str, Any]:
         return {key: value for key, value in asdict(self).items() if key != "from_cache"}
@@ -110,10 +117,14 @@ def _collect(config: PostgreSQLConfig, sqls: Sequence[str], interactor: PilotDat
     started = time.perf_counter()
     data = MscnTrainingData([], {}, len(sqls), [], 0, 0, 0.0)
     pulled = [(sql, _pull_subplans(interactor, sql, data)) for sql in sqls]
-    to_count = list(dict.fromkeys(subplan.sql for _, subplans in pulled for subplan in subplans or ()
-                                  if _countable(subplan)))
-    counter = _ParallelCounter(config, timeout, workers, to_count, data, started, progress,
-                               progress_every or max(500, len(to_count) // 10))
+    seen: set[str] = set()
+    batches = []  # each query's sub-plans not in an earlier query's
+    for _, subplans in pulled:
+        batch = list(dict.fromkeys(s.sql for s in subplans or () if _countable(s) and s.sql not in seen))
+        seen.update(batch)
+        batches.append(batch)
+    counter = _ParallelCounter(config, timeout, workers, batches, data, started, progress,
+                               progress_every or max(500, len(seen) // 10))
     data.column_ranges, counts = counter.run()
     for sql, subplans in pulled:
         if subplans is not None:
@@ -140,21 +151,32 @@ def _pull_subplans(interactor: PilotDataInteractor, sql: str, data: MscnTraining
 
 
 class _ParallelCounter:
-    """Counts distinct sub-plan SQL on `workers` autocommit connections (statement timeout set once each).
+    """Counts distinct sub-plan SQL on `workers` autocommit connections (session settings made once each).
 
-    psycopg2 releases the GIL while the server counts, so threads are enough. A count that fails
-    or times out is None and counted in `data`, never fatal.
+    A batch is the new sub-plans of one workload query: they share their relations and filters,
+    so the ones with a join-tree form are counted by one aggregation statement that groups each
+    filtered relation once (`join_tree_count.batch_count_sql`); the others run their count(*).
+    A batch that fails or times out is counted again sub-plan by sub-plan, each with its own
+    join-tree statement. psycopg2 releases the GIL while the server counts, so threads are enough.
+    A count that fails or times out is None and counted in `data`, never fatal.
     """
 
-    def __init__(self, config: PostgreSQLConfig, timeout: float, workers: int, count_sqls: Sequence[str],
+    # Joins of grouped rows have no statistics: estimates go wild and pick sorts or nested loops,
+    # where hashing the grouped rows (in memory) is always right.
+    SESSION_SETTINGS = {"enable_mergejoin": "off", "enable_nestloop": "off", "work_mem": "64MB"}
+
+    def __init__(self, config: PostgreSQLConfig, timeout: float, workers: int, batches: Sequence[Sequence[str]],
                  data: MscnTrainingData, started: float, progress: Callable[[str], None] | None,
                  progress_every: int) -> None:
         self.config, self.timeout, self.workers = config, timeout, workers
-        self.pending = iter(count_sqls)
-        self.total = len(count_sqls)
+        self.batches = [list(batch) for batch in batches]
+        self.pending = iter(())
+        self.total = sum(len(batch) for batch in self.batches)
         self.data, self.started, self.progress, self.progress_every = data, started, progress, progress_every
-        self.journal = collection_cache.Journal(CACHE_ALGORITHM, config, count_timeout=timeout)
+        self.journal = collection_cache.Journal(CACHE_ALGORITHM, config, count_timeout=timeout,
+                                                format=COLLECTION_FORMAT)
         self.counts: dict[str, float | None] = {}
+        self.reported = 0
         self.lock = threading.Lock()
         self.errors: list[BaseException] = []
 
@@ -182,54 +204,83 @@ class _ParallelCounter:
         """Take the counts an earlier, interrupted or overlapping, collection already made."""
         journal = self.journal.load()
         remaining = []
-        for count_sql in self.pending:
-            if count_sql in journal:
-                self.counts[count_sql] = journal[count_sql]
-                self.data.num_timed_out_subplans += journal[count_sql] is None
-            else:
-                remaining.append(count_sql)
-        self.pending = iter(remaining)
+        for batch in self.batches:
+            for count_sql in batch:
+                if count_sql in journal:
+                    rows, method = journal[count_sql]
+                    self._record(count_sql, rows, method, journal=False)
+            remaining.append([count_sql for count_sql in batch if count_sql not in journal])
+        self.pending = iter([batch for batch in remaining if batch])
 
-    def _next(self) -> str | None:
+    def _next(self) -> list[str] | None:
         with self.lock:
             return next(self.pending, None) if not self.errors else None
 
     def _work(self, conn) -> None:
         try:
             with conn.cursor() as cur:
-                cur.execute("SET statement_timeout = %s", (str(max(1, int(self.timeout * 1000))),))
-                while (count_sql := self._next()) is not None:
-                    rows, timed_out = self._count(cur, count_sql)
+                settings = {**self.SESSION_SETTINGS, "statement_timeout": str(max(1, int(self.timeout * 1000)))}
+                for name, value in settings.items():
+                    cur.execute("SELECT set_config(%s, %s, false)", (name, value))
+                while (batch := self._next()) is not None:
+                    plans = {count_sql: join_tree_count.plan_count(count_sql) for count_sql in batch}
+                    by_tree = [sql for sql, plan in plans.items() if plan.method != join_tree_count.FALLBACK]
+                    counted = self._count_batch(cur, by_tree) if len(by_tree) > 1 else {}
+                    for count_sql, plan in plans.items():
+                        if count_sql not in counted:
+                            counted[count_sql] = self._count(cur, plan.sql)
                     with self.lock:
-                        self.counts[count_sql] = rows
-                        if rows is not None or timed_out:  # a failure may be transient: not journalled
-                            self.journal.append(count_sql, rows)
+                        for count_sql, (rows, status) in counted.items():
+                            self._record(count_sql, rows, plans[count_sql].method, status,
+                                         reason=plans[count_sql].reason)
                         self._report()
         except BaseException as error:  # a lost connection: stop every worker, re-raised by run()
             with self.lock:
                 self.errors.append(error)
 
-    def _count(self, cur, count_sql: str) -> tuple[float | None, bool]:
-        """(true rows or None, whether the count timed out)."""
+    def _count_batch(self, cur, count_sqls: list[str]) -> dict[str, tuple[float | None, str]]:
+        """Count SQL → (rows, "ok") from one statement; empty when it failed or timed out."""
         try:
-            cur.execute(count_sql)
-            return float(cur.fetchone()[0]), False
-        except psycopg2.errors.QueryCanceled:
-            with self.lock:
-                self.data.num_timed_out_subplans += 1
-            return None, True
+            cur.execute(join_tree_count.batch_count_sql(count_sqls))
+            return {count_sql: (float(rows), "ok") for count_sql, rows in zip(count_sqls, cur.fetchone())}
         except psycopg2.Error:
             if cur.connection.closed:
                 raise
-            with self.lock:
-                self.data.num_failed_subplans += 1
-            return None, False
+            return {}
+
+    def _count(self, cur, sql: str) -> tuple[float | None, str]:
+        """(true rows or None, "ok", "timed_out" or "failed")."""
+        try:
+            cur.execute(sql)
+            return float(cur.fetchone()[0]), "ok"
+        except psycopg2.errors.QueryCanceled:
+            return None, "timed_out"
+        except psycopg2.Error:
+            if cur.connection.closed:
+                raise
+            return None, "failed"
+
+    def _record(self, count_sql: str, rows: float | None, method: str, status: str = "ok", journal: bool = True,
+                reason: str | None = None) -> None:
+        """Keep one count and tally how it was made (caller holds the lock)."""
+        self.counts[count_sql] = rows
+        timed_out = status == "timed_out" or (status == "ok" and rows is None)  # a journalled timeout
+        self.data.num_timed_out_subplans += timed_out
+        self.data.num_failed_subplans += status == "failed"
+        if rows is not None:
+            self.data.num_counted_by[method] = self.data.num_counted_by.get(method, 0) + 1
+        if reason is not None:
+            self.data.fallback_reasons[reason] = self.data.fallback_reasons.get(reason, 0) + 1
+        if journal and status != "failed":  # a failure may be transient: not journalled
+            self.journal.append(count_sql, [rows, method])
 
     def _report(self) -> None:
         done = len(self.counts)
-        if self.progress is not None and (done % self.progress_every == 0 or done == self.total):
-            self.progress(f"mscn collection: {done}/{self.total} sub-plans counted "
-                          f"({self.data.num_timed_out_subplans} timed out, {self.data.num_failed_subplans} failed), "
+        if self.progress is not None and (done - self.reported >= self.progress_every or done == self.total):
+            self.reported = done
+            by = ", ".join(f"{count} by {method}" for method, count in sorted(self.data.num_counted_by.items()))
+            self.progress(f"mscn collection: {done}/{self.total} sub-plans counted ({by}; "
+                          f"{self.data.num_timed_out_subplans} timed out, {self.data.num_failed_subplans} failed), "
                           f"{len(self.data.failed_queries)} of {self.data.num_workload} queries failed, "
                           f"{time.perf_counter() - self.started:.1f} s")
 

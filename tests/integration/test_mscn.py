@@ -58,6 +58,7 @@ def test_mscn_trains_saves_and_runs_the_test_workload_with_postgres_results(mscn
     assert meta["num_collection_queries"] == NUM_COLLECTION and meta["num_training_queries"] == NUM_COLLECTION
     assert meta["num_training_samples"] > 5 * NUM_COLLECTION, "every sub-plan, not only the full queries"
     assert meta["num_failed_subplans"] == meta["num_timed_out_subplans"] == 0
+    assert meta["num_join_tree_subplans"] > 0 and meta["num_count_star_subplans"] == 0, "how each was counted"
     assert meta["training_time"] > 0 and meta["collection_time"] > 0 and meta["from_cache"] is False
 
     for sql in load_test_sql("stats_tiny"):
@@ -160,20 +161,20 @@ def test_the_collection_cache_makes_a_second_collection_skip_the_work(stats_tiny
 def test_an_interrupted_collection_resumes_where_it_stopped(stats_tiny_config, interactor, monkeypatch, tmp_path):
     monkeypatch.setattr(collection_cache, "state_dir", lambda: tmp_path)
     sqls = load_training_sql("stats_tiny")[80:95]
-    original_count = MscnCollection._ParallelCounter._count
+    original_batch = MscnCollection._ParallelCounter._count_batch
     before, after = [], []
 
-    def count_then_interrupt(self, cur, count_sql):
+    def count_then_interrupt(self, cur, count_sqls):
         if len(before) >= 20:
             raise KeyboardInterrupt
-        before.append(count_sql)
-        return original_count(self, cur, count_sql)
+        before.extend(count_sqls)
+        return original_batch(self, cur, count_sqls)
 
-    monkeypatch.setattr(MscnCollection._ParallelCounter, "_count", count_then_interrupt)
+    monkeypatch.setattr(MscnCollection._ParallelCounter, "_count_batch", count_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         collect_true_cardinalities(stats_tiny_config, sqls, interactor, progress=None)
-    monkeypatch.setattr(MscnCollection._ParallelCounter, "_count",
-                        lambda self, cur, count_sql: after.append(count_sql) or original_count(self, cur, count_sql))
+    monkeypatch.setattr(MscnCollection._ParallelCounter, "_count_batch",
+                        lambda self, cur, count_sqls: after.extend(count_sqls) or original_batch(self, cur, count_sqls))
     data = collect_true_cardinalities(stats_tiny_config, sqls, interactor, progress=None)
     assert after and not set(before) & set(after), "what was counted before the interruption is not counted again"
     assert all(s.true_rows is not None for q in data.queries for s in q.subplans)
