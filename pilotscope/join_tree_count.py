@@ -16,7 +16,7 @@ link its relations through any spanning tree, which is how transitively redundan
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, NamedTuple, Sequence
+from typing import Iterable, Iterator, Literal, NamedTuple, Sequence
 
 import sqlglot
 from sqlglot import exp
@@ -98,16 +98,17 @@ def _parse(count_sql: str) -> tuple[dict[str, _Relation], list[exp.Expression]]:
         if any(value for name, value in join.args.items() if name != "this"):
             raise NotRewritable("an explicit JOIN (only comma-separated inner joins are rewritten)")
     where = select.args.get("where")
-    return relations, list(_conjuncts(where.this)) if where else []
+    return relations, list(conjuncts(where.this)) if where else []
 
 
-def _conjuncts(condition: exp.Expression):
-    condition = condition.unnest()
-    if isinstance(condition, exp.And):
-        yield from _conjuncts(condition.this)
-        yield from _conjuncts(condition.expression)
+def conjuncts(condition: exp.Expression) -> Iterator[exp.Expression]:
+    """The terms of a condition's top-level AND chain, parentheses removed (`a AND (b AND c)`: a, b, c)."""
+    node = condition.unnest()
+    if isinstance(node, exp.And):
+        yield from conjuncts(node.this)
+        yield from conjuncts(node.expression)
     else:
-        yield condition
+        yield node
 
 
 def _aliases(expression: exp.Expression, relations: dict[str, _Relation]) -> set[str]:

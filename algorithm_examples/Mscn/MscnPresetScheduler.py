@@ -63,15 +63,17 @@ def evaluate_qerror(scheduler_or_model: PilotScheduler | MscnPilotModel, config:
     Only sub-plans with a true cardinality count (collected once and cached like training data;
     those whose count exceeds `count_timeout` seconds are left out, and `qerror_num_uncounted` says how many).
     MSCN's side is what its steering pushes, so its fallbacks carry PostgreSQL's estimate.
-    Returns `qerror_mscn_<stat>` and `qerror_pg_<stat>` (median, p90, p95, p99, max, mean) plus
+    Returns `qerror_mscn_<stat>` and `qerror_pg_<stat>` (median, p90, p95, p99, max, mean), the same
+    per query size as `qerror_<side>_<stat>_tables<N>` (median, p90, p95; N = the query's tables), plus
     `qerror_num_subplans` and `qerror_num_fallbacks`; logged as metrics when `tracker` is given.
     """
     model = scheduler_or_model.pilot_model if isinstance(scheduler_or_model, PilotScheduler) else scheduler_or_model
     with PilotDataInteractor(config) as interactor:
         data = collect_true_cardinalities(config, workload_sqls, interactor, count_timeout=count_timeout)
-    true, mscn, pg, fallbacks = [], [], [], 0
+    true, mscn, pg, sizes, fallbacks = [], [], [], [], 0
     for query in data.queries:
         known = query.true_cards()
+        size = max((len(s.key.rpartition("/")[2].split()) for s in query.subplans), default=0)
         cards, unsupported = model.estimate(query.sql, {s.key: s.pg_rows for s in query.subplans})
         fallbacks += len(known.keys() & set(unsupported))
         for subplan in query.subplans:
@@ -79,12 +81,19 @@ def evaluate_qerror(scheduler_or_model: PilotScheduler | MscnPilotModel, config:
                 true.append(known[subplan.key])
                 mscn.append(cards[subplan.key])
                 pg.append(subplan.pg_rows)
+                sizes.append(size)
     if not true:
         raise PilotScopeError(f"No sub-plan of the {len(workload_sqls)} queries has a true cardinality: "
                               f"nothing to evaluate MSCN on.")
     metrics = {f"qerror_{name}_{stat}": value
                for name, estimates in (("mscn", mscn), ("pg", pg))
                for stat, value in qerror_summary(qerror(np.asarray(estimates), np.asarray(true))).items()}
+    by_size = np.asarray(sizes)
+    for size in sorted(set(sizes)):
+        chosen = by_size == size
+        for name, estimates in (("mscn", mscn), ("pg", pg)):
+            summary = qerror_summary(qerror(np.asarray(estimates)[chosen], np.asarray(true)[chosen]))
+            metrics.update({f"qerror_{name}_{stat}_tables{size}": summary[stat] for stat in ("median", "p90", "p95")})
     metrics.update({"qerror_num_subplans": len(true), "qerror_num_fallbacks": fallbacks,
                     "qerror_num_uncounted": data.num_timed_out_subplans + data.num_failed_subplans})
     if tracker:

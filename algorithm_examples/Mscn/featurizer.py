@@ -19,6 +19,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from pilotscope.join_tree_count import conjuncts
+
 OPERATORS: tuple[str, ...] = (
     "=", "<>", "<", "<=", ">", ">=",
     "LIKE", "NOT LIKE", "IN", "NOT IN", "IS NULL", "IS NOT NULL", "complex",
@@ -161,15 +163,6 @@ def _collect_relations(statement: exp.Select, sql: str) -> dict[str, str | None]
     return relations
 
 
-def _conjuncts(condition: exp.Expression) -> Iterable[exp.Expression]:
-    node = condition.unnest()
-    if isinstance(node, exp.And):
-        yield from _conjuncts(node.this)
-        yield from _conjuncts(node.expression)
-    else:
-        yield node
-
-
 def _literal_value(node: exp.Expression) -> float | str | None:
     """A constant's value: numbers as float, timestamps as epoch seconds (UTC), else None."""
     node = node.unnest()
@@ -220,7 +213,7 @@ class _ConditionExtractor:
         self.predicates: list[Predicate] = []
 
     def add_condition(self, condition: exp.Expression) -> None:
-        for conjunct in _conjuncts(condition):
+        for conjunct in conjuncts(condition):
             self._add_conjunct(conjunct)
 
     def _add_conjunct(self, node: exp.Expression) -> None:
