@@ -5,7 +5,7 @@ factor, re-planning under those cardinalities and letting the ranker choose. Dif
 often produce the same physical plan; ``distinct_candidates`` drops those repeats so each plan
 is scored (and, at training time, executed) once. ``generate_candidates`` does all of it against
 the server for one query: one pull of the sub-plan estimates, then ``pilotscope_explain`` planning
-every vector (one round trip per backend; more than one backend is an option), so training and inference see
+every vector (one round trip per backend, two backends at once), so training and inference see
 the same candidates.
 """
 
@@ -26,9 +26,7 @@ from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor, for
 from pilotscope.errors import ExtensionMissingError
 
 SCALE_FACTORS: tuple[float, ...] = (0.01, 0.1, 10.0, 100.0)
-# Backends planning one query's vectors at once. One: on this 2-core machine a second backend made a
-# query's steering slower, 13.2 against 11.5 ms median side by side (benchmarks/test_lero_overhead.py).
-PLANNING_CONNECTIONS = 1
+PLANNING_CONNECTIONS = 2  # backends planning one query's vectors at once
 _POOL: ThreadPoolExecutor | None = None
 ORIGINAL_JOIN_SIZE = 0  # join_size label of PostgreSQL's own, unscaled vector
 MIN_ROWS = 1.0  # PostgreSQL never estimates below one row (clamp_row_est)
