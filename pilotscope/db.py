@@ -45,8 +45,9 @@ def ensure_extension_loaded(conn: psycopg2.extensions.connection) -> None:
     with conn.cursor() as cur:
         cur.execute("SELECT (SELECT extversion FROM pg_extension WHERE extname = 'pilotscope'), "
                     "(SELECT default_version FROM pg_available_extensions WHERE name = 'pilotscope'), "
-                    "current_setting('shared_preload_libraries')")
-        installed, available, preloaded = cur.fetchone()
+                    "current_setting('shared_preload_libraries'), "
+                    "current_setting('pilotscope.last_execution_time', true) IS NOT NULL")
+        installed, available, preloaded, library_current = cur.fetchone()
         if installed is None:
             conn.rollback()
             fix = ("run `CREATE EXTENSION pilotscope;` in that database" if available else
@@ -64,6 +65,15 @@ def ensure_extension_loaded(conn: psycopg2.extensions.connection) -> None:
             _run_or_explain(conn, cur, "LOAD 'pilotscope'", (
                 "The pilotscope library is not preloaded and LOAD failed ({error}). Add "
                 "`shared_preload_libraries = 'pilotscope'` to the server's postgresql.conf and restart it."))
+            cur.execute("SELECT current_setting('pilotscope.last_execution_time', true) IS NOT NULL")
+            (library_current,) = cur.fetchone()
+        if not library_current:
+            conn.rollback()
+            raise ExtensionMissingError(
+                f"The pilotscope library the server at {conn.info.host} runs predates this checkout (it has no "
+                f"pilotscope.last_execution_time, which every query reads). Rebuild and install it on the server "
+                f"host with `make -C pilotscope/pg_extension install PG_CONFIG=/path/to/pg_config`, then restart "
+                f"the server.")
     conn.commit()
 
 
