@@ -35,6 +35,11 @@ def connect(config: PostgreSQLConfig, dbname: str | None = None,
     return conn
 
 
+def statement_timeout_ms(seconds: float | None) -> str:
+    """`statement_timeout` for a limit of `seconds` (None or 0: no limit); a positive limit is at least 1 ms."""
+    return str(max(1, int(seconds * 1000))) if seconds else "0"
+
+
 def ensure_extension_loaded(conn: psycopg2.extensions.connection) -> None:
     """Check `CREATE EXTENSION pilotscope` was run and make its planner hooks active in this session.
 

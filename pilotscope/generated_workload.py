@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
-from pilotscope import collection_cache
+from pilotscope import collection_cache, db
 from pilotscope.atomic_file import write_atomically
 from pilotscope.errors import ConfigurationError, PilotScopeError
 from pilotscope.paths import state_dir
@@ -253,7 +253,6 @@ def generate(dataset: str, config, seed: int, params: GenerationParams | None = 
     `config` names the server; the dataset must be loaded in `config.db`. Concurrent callers with the
     same key (xdist workers collecting the same benchmark) wait for one another and share one result.
     """
-    from pilotscope import db
     from pilotscope.datasets import get_dataset, loaded_fingerprint
     params = params or GenerationParams()
     try:
@@ -293,11 +292,9 @@ def _generate(dataset: str, conn, seed: int, params: GenerationParams, report: P
     if largest < params.min_tables:
         raise PilotScopeError(f"Dataset {dataset!r}'s join graph connects at most {schema.largest_tree()} tables; "
                               f"cannot generate queries of {params.min_tables}-{params.max_tables} tables.")
-    from pilotscope.datasets import get_dataset
-    found = get_dataset(dataset)
-    seen = {normalise(sql) for kind in found.workloads for sql in found.workload(kind)}
+    seen = _workload_texts(dataset)
     with conn.cursor() as cur:
-        cur.execute("SET statement_timeout = %s", (int(params.max_time * 1000),))
+        cur.execute("SET statement_timeout = %s", (db.statement_timeout_ms(params.max_time),))
     sampler = LiteralSampler(conn)
     sizes = list(range(params.min_tables, largest + 1))
     wanted = split_sizes(params.count, sizes)
@@ -362,14 +359,11 @@ def training_queries(dataset: str, config, count: int, seed: int = 0, min_tables
     `TRAINING_SEED_BASE + seed`, so a model that trains on them is still measured on queries it never saw;
     no text repeats a workload query. Deterministic for the loaded data and the arguments.
     """
-    from pilotscope import db
-    from pilotscope.datasets import get_dataset
     conn = db.connect(config, autocommit=True)
     try:
         schema = dataset_schema(dataset, conn)
         sizes = list(range(min_tables, min(max_tables, schema.largest_tree()) + 1))
-        found = get_dataset(dataset)
-        seen = {normalise(sql) for kind in found.workloads for sql in found.workload(kind)}
+        seen = _workload_texts(dataset)
         sampler = LiteralSampler(conn)
         queries: list[str] = []
         for size, wanted in split_sizes(count, sizes).items():
@@ -385,6 +379,13 @@ def training_queries(dataset: str, config, count: int, seed: int = 0, min_tables
         return queries
     finally:
         conn.close()
+
+
+def _workload_texts(dataset: str) -> set[str]:
+    """The dataset's workload queries, normalised: a generated query never repeats one of them."""
+    from pilotscope.datasets import get_dataset
+    found = get_dataset(dataset)
+    return {normalise(sql) for kind in found.workloads for sql in found.workload(kind)}
 
 
 def workload_sql(dataset: str, workload: str, config=None, progress: Progress | None = None) -> list[str]:

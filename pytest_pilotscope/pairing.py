@@ -41,7 +41,7 @@ class RawDriver:
     def __init__(self, config, timeout: float | None) -> None:
         self.connection = db.connect(config, autocommit=True)
         with self.connection.cursor() as cur:
-            cur.execute("SET statement_timeout = %s", (str(max(1, int(timeout * 1000))) if timeout else "0",))
+            cur.execute("SET statement_timeout = %s", (db.statement_timeout_ms(timeout),))
 
     def __call__(self, sql: str) -> bool:
         try:

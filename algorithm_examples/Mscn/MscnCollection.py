@@ -219,7 +219,7 @@ class _ParallelCounter:
     def _work(self, conn) -> None:
         try:
             with conn.cursor() as cur:
-                settings = {**self.SESSION_SETTINGS, "statement_timeout": str(max(1, int(self.timeout * 1000)))}
+                settings = {**self.SESSION_SETTINGS, "statement_timeout": db.statement_timeout_ms(self.timeout)}
                 for name, value in settings.items():
                     cur.execute("SELECT set_config(%s, %s, false)", (name, value))
                 while (batch := self._next()) is not None:

@@ -183,7 +183,7 @@ class PilotDataInteractor:
         return results[1 + len(applied):-1]
 
     def _set_session_timeout(self, conn, timeout: float | None) -> None:
-        milliseconds = str(max(1, int(timeout * 1000))) if timeout else "0"
+        milliseconds = db.statement_timeout_ms(timeout)
         if milliseconds != self._session_timeout:
             with conn.cursor() as cur:
                 cur.execute("SET statement_timeout = %s", (milliseconds,))
