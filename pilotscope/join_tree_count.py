@@ -180,7 +180,9 @@ class _StarTables:
     The classes are those of all the batch's stars together (the sub-plans of one query name the
     same relations by the same aliases), so one table serves every star over that key: its rows
     are the key values, its columns each relation's count of rows with that value (0 for none),
-    and a star's count is the sum of the products of its relations' columns.
+    and a star's count is the sum of the products of its relations' columns. Those are float8, not
+    numeric (a quarter of the batch time on STATS's training queries): exact below 2**53 rows, and
+    within a relative 1e-15 above, far finer than any estimate it is compared with.
     """
 
     def __init__(self, subqueries: "_Subqueries") -> None:
@@ -219,7 +221,7 @@ class _StarTables:
 
 def _star_table_sql(ctes: list[str], products: list[str]) -> str:
     """One row: the sum over the key values of each product of the relations' per-value counts."""
-    rows = " UNION ALL ".join("SELECT k0, " + ", ".join(f"{'n' if i == j else '0'}::numeric AS c{j}"
+    rows = " UNION ALL ".join("SELECT k0, " + ", ".join(f"{'n' if i == j else '0'}::float8 AS c{j}"
                                                         for j in range(len(ctes))) + f" FROM {cte}"
                               for i, cte in enumerate(ctes))
     per_value = ", ".join(f"sum(c{j}) AS c{j}" for j in range(len(ctes)))
