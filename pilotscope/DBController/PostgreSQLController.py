@@ -306,10 +306,12 @@ class PostgreSQLController(BaseDBController):
 
     # ------------------------------------------------- the server (deep control)
     def shutdown(self) -> None:
-        """Stop the embedded server; every controller's sessions in this process are closed first."""
+        """Stop the embedded server; the sessions of every controller of it in this process are closed first,
+        so each reconnects on its next statement."""
         self._check_enable_deep_control()
         for controller in list(type(self)._instances):
-            controller._close_all_connections()
+            if controller.config.is_embedded:
+                controller._close_all_connections()
         _embedded_server().stop()
 
     def start(self) -> None:
