@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import os
+import weakref
 
 import psycopg2
 import psycopg2.extensions
 
 from pilotscope.errors import DatabaseUnreachableError, ExtensionMissingError, UnknownDatasetError
 from pilotscope.PilotConfig import PostgreSQLConfig
+
+# Every connection this process opened, so that stopping a server can close those it has first.
+_OPENED: "weakref.WeakSet[psycopg2.extensions.connection]" = weakref.WeakSet()
 
 
 def connect(config: PostgreSQLConfig, dbname: str | None = None,
@@ -32,7 +36,20 @@ def connect(config: PostgreSQLConfig, dbname: str | None = None,
             f"(`pilotscope db status` for the embedded server; PILOTSCOPE_DATABASE_URL or "
             f"PostgreSQLConfig(host=..., port=..., user=..., pwd=...) for an external one).{shadowed}") from exc
     conn.autocommit = autocommit
+    _OPENED.add(conn)
     return conn
+
+
+def close_connections_to(host: str, port: int) -> None:
+    """Close every connection this process opened to the server at `host:port`, before it stops.
+
+    Its sessions end with the server anyway, but psycopg2 would learn it only from the next statement,
+    which fails; a closed connection says so (`closed`), and its owner (the interactor, the controller)
+    opens a new one on next use.
+    """
+    for conn in list(_OPENED):
+        if not conn.closed and conn.info.host == host and conn.info.port == port:
+            conn.close()
 
 
 def statement_timeout_ms(seconds: float | None) -> str:

@@ -14,7 +14,6 @@ import functools
 import json
 import logging
 import shlex
-import weakref
 from collections import namedtuple
 from typing import Any, Mapping, Sequence
 
@@ -41,9 +40,6 @@ Parameters = Sequence[Any] | Mapping[str, Any] | None  # of a statement: values 
 class PostgreSQLController(BaseDBController):
     """PilotScope's controller of one PostgreSQL database (`config.db`)."""
 
-    # every controller of this process, so that a shutdown closes all their sessions first
-    _instances: "weakref.WeakSet[PostgreSQLController]" = weakref.WeakSet()
-
     def __init__(self, config: PostgreSQLConfig, echo: bool = True, enable_simulate_index: bool = False) -> None:
         self.config: PostgreSQLConfig = config
         self.enable_simulate_index = enable_simulate_index
@@ -53,7 +49,6 @@ class PostgreSQLController(BaseDBController):
             if config.is_embedded:
                 ensure_hypopg()
             self._ensure_extension("hypopg")
-        type(self)._instances.add(self)
 
     # ------------------------------------------------------------ sessions
     def _open_connection(self) -> psycopg2.extensions.connection:
@@ -306,13 +301,13 @@ class PostgreSQLController(BaseDBController):
 
     # ------------------------------------------------- the server (deep control)
     def shutdown(self) -> None:
-        """Stop the embedded server; the sessions of every controller of it in this process are closed first,
-        so each reconnects on its next statement."""
+        """Stop the embedded server; every connection this process opened to it (controllers of any thread,
+        interactors) is closed first, so each owner reconnects on its next statement."""
         self._check_enable_deep_control()
-        for controller in list(type(self)._instances):
-            if controller.config.is_embedded:
-                controller._close_all_connections()
-        _embedded_server().stop()
+        server = _embedded_server()
+        info = server.info()
+        db.close_connections_to(info.host, info.port)
+        server.stop()
 
     def start(self) -> None:
         """Start the embedded server (a no-op when it runs).
