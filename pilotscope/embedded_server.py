@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from pilotscope import extension_installer
+from pilotscope import extension_installer, settings_lease
 from pilotscope.credentials import Secret, connection_uri, passfile_entry, read_password, write_passfile
 from pilotscope.atomic_file import write_atomically
 from pilotscope.errors import ServerStartError
@@ -288,7 +288,11 @@ class EmbeddedServer:
         return info
 
     def start(self, build_extension: bool = True) -> ServerInfo:
-        """Initialise (first time), (re)start when needed, and return how to connect."""
+        """Initialise (first time), (re)start when needed, and return how to connect.
+
+        Knobs a process was trying when it died (an abandoned `settings_lease`) are put back first, and the
+        server restarted with them.
+        """
         _STARTED.pop(self.home, None)
         with self._lock():
             if build_extension:
@@ -302,7 +306,10 @@ class EmbeddedServer:
                 self._initdb(pg, Secret(secrets.token_urlsafe(18)))
             config = self._config_text(state["port"])
             wanted = hashlib.sha256((config + library_digest).encode()).hexdigest()
-            if self.is_running() and state.get("started_with") == wanted:
+            abandoned = settings_lease.abandoned(self)  # a dead knob tuner's: its knobs are put back
+            if abandoned is not None:
+                self.write_settings(abandoned.settings)
+            elif self.is_running() and state.get("started_with") == wanted:
                 return self.info()
             self._stop_locked(pg)
             if not _port_is_free(state["port"]):
@@ -323,6 +330,8 @@ class EmbeddedServer:
             state["started_with"] = wanted
             state["pg_version"] = pg.version
             self._write_state(state)
+            if abandoned is not None:
+                settings_lease.end(self, abandoned)
             return self.info()
 
     def log_files(self) -> list[Path]:
