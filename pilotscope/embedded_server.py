@@ -96,7 +96,10 @@ def _free_port() -> int:
 
 
 def _port_is_free(port: int) -> bool:
+    """Whether the server could listen on `port`: bound as PostgreSQL binds (SO_REUSEADDR), so the closed
+    connections of the server's last run (TIME_WAIT) do not move it to another port at each restart."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
