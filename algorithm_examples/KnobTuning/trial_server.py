@@ -23,7 +23,6 @@ from pilotscope import db, settings_lease
 from pilotscope.DBController.PostgreSQLController import PostgreSQLController
 from pilotscope.embedded_server import EmbeddedServer
 from pilotscope.errors import ConfigurationError
-from pilotscope.Factory.DBControllerFactory import DBControllerFactory
 from pilotscope.PilotConfig import PostgreSQLConfig
 
 # pg_settings contexts a knob may have: set per query, or written and applied by a restart
@@ -60,7 +59,7 @@ class TrialServer:
         self._lease = settings_lease.take(self.server)
         atexit.register(self.close)
         try:
-            self._controller = DBControllerFactory.get_db_controller(deep)
+            self._controller = PostgreSQLController(deep, echo=False)  # its own: its session ends at close()
             self._controller.backup_config()
             self._refuse_other_sessions()
             self._read_knobs()
@@ -104,6 +103,8 @@ class TrialServer:
         if controller is not None and (self._started_with != self._original or not controller.is_running()):
             controller.restart()
         settings_lease.end(self.server, lease)
+        if controller is not None:
+            controller._close_all_connections()  # no idle session left to look like another user of the server
 
     # --------------------------------------------------------------- helpers
     def _restart(self, restart: Mapping[str, str]) -> None:
