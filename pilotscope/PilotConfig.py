@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pilotscope.credentials import Secret, connection_uri, private_passfile
 from pilotscope.errors import ConfigurationError
+from pilotscope.PilotEnum import DatabaseEnum
 
 DATABASE_URL_ENV = "PILOTSCOPE_DATABASE_URL"
 DATABASE_URL_EXAMPLE = "postgresql://me:secret@db.example:5432/"
@@ -20,10 +21,14 @@ DATABASE_URL_EXAMPLE = "postgresql://me:secret@db.example:5432/"
 class PilotConfig:
     """Settings shared by every database kind."""
 
+    db_type: DatabaseEnum  # which kind of database; set by each subclass
+
     def __init__(self, db: str = "stats_tiny", sql_execution_timeout: float = 300.0) -> None:
         self.db = db
-        # seconds; a per-query statement timeout for executions through the interactor
+        # seconds; a per-query statement timeout for executions through the interactor and the controller
         self.sql_execution_timeout = sql_execution_timeout
+        self.user_data_db_name = "PilotScopeUserData"  # the database PilotScope's DataManager keeps data in
+        self._enable_deep_control = False  # may the controller start, stop and reconfigure the server?
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({_masked(vars(self))})"
@@ -31,6 +36,8 @@ class PilotConfig:
 
 class PostgreSQLConfig(PilotConfig):
     """Where the PostgreSQL server is; None for host means the embedded server."""
+
+    db_type = DatabaseEnum.POSTGRESQL
 
     def __init__(self, db: str = "stats_tiny", host: str | None = None, port: int | str | None = None,
                  user: str | None = None, pwd: str | None = None, *, db_host: str | None = None,
@@ -60,6 +67,43 @@ class PostgreSQLConfig(PilotConfig):
     @property
     def is_embedded(self) -> bool:
         return self.db_host is None
+
+    def enable_deep_control_local(self, pg_bin_path: str | None = None, pg_data_path: str | None = None) -> None:
+        """Let the controller start, stop and restart the server and write its knobs (PilotScope's API).
+
+        Only the embedded server is controlled: `pg_bin_path` and `pg_data_path`, when given, must be its
+        binaries' and data folders (`algorithm_examples.ExampleConfig.example_pg_bin`/`example_pgdata`), so
+        no other cluster on the machine is ever stopped or reconfigured. As in PilotScope, the server's
+        current knob settings are backed up now, for `recover_config()`.
+        """
+        if not self.is_embedded:
+            raise ConfigurationError(
+                f"Deep control (start, shutdown, restart, knob files) is available for the embedded server only, "
+                f"not for the external server {self.db_host}:{self.db_port}. Restart that server with its own "
+                f"tools, or drop host/PILOTSCOPE_DATABASE_URL to use the embedded server.")
+        from pilotscope import extension_installer
+        from pilotscope.embedded_server import EmbeddedServer
+        server = EmbeddedServer()
+        expected = {"pg_bin_path": (pg_bin_path, extension_installer.pg_installation().bindir),
+                    "pg_data_path": (pg_data_path, server.data_dir)}
+        for name, (given, own) in expected.items():
+            if given is not None and os.path.realpath(given) != os.path.realpath(own):
+                raise ConfigurationError(
+                    f"enable_deep_control_local: {name}={given!r} is not the embedded server's ({str(own)!r}); "
+                    f"pilotscope controls only its own server. Pass {str(own)!r} or leave {name} out.")
+        server.ensure_started()
+        server.backup_settings()
+        self._enable_deep_control = True
+        self.pg_bin_path = str(expected["pg_bin_path"][1])
+        self.pgdata = str(server.data_dir)
+        self.db_config_path = str(server.settings_file)  # where written knobs go (ALTER SYSTEM's file)
+        self.backup_db_config_path = str(server.settings_backup)
+
+    def enable_deep_control_remote(self, *args: object, **kwargs: object) -> None:
+        """PilotScope's deep control over SSH: not supported (pilotscope controls only its embedded server)."""
+        raise ConfigurationError(
+            "enable_deep_control_remote is not supported: pilotscope starts, stops and reconfigures only its "
+            "embedded server, on this machine. Use enable_deep_control_local() with the embedded server.")
 
     def connection_kwargs(self, dbname: str | None = None) -> dict:
         """psycopg2 keyword arguments for `dbname` (default: this config's db); starts the embedded server.

@@ -115,6 +115,9 @@ class EmbeddedServer:
         self.library_dir = self.home / "lib"  # this checkout's build of the extension, searched first
         self.state_file = self.home / "server.json"
         self.passfile = self.home / "pgpass"  # the superuser's password, for libpq (see pilotscope.credentials)
+        # Knobs a user writes (ALTER SYSTEM): read after pilotscope.conf, so they override it until restored.
+        self.settings_file = self.data_dir / "postgresql.auto.conf"
+        self.settings_backup = self.home / "postgresql.auto.conf.backup"
         self.preload_extension = preload_extension
 
     # ----------------------------------------------------------------- OS user
@@ -160,6 +163,26 @@ class EmbeddedServer:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    # -------------------------------------------------------- user settings
+    def backup_settings(self) -> None:
+        """Keep a copy of the knobs written with ALTER SYSTEM, for `restore_settings`."""
+        write_atomically(self.settings_backup, self.settings_file.read_bytes(), mode=0o600)
+
+    def restore_settings(self) -> None:
+        """Put back, byte for byte, the knobs `backup_settings` kept; the server reads them at its next start.
+
+        The file is replaced atomically, so a server starting meanwhile reads the old or the new file whole.
+        """
+        try:
+            content = self.settings_backup.read_bytes()
+        except FileNotFoundError:
+            raise ServerStartError(
+                f"No backed-up server settings to restore ({self.settings_backup} is missing): back them up first "
+                f"with the controller's backup_config() (or config.enable_deep_control_local()).") from None
+        user = self._server_user()
+        write_atomically(self.settings_file, content, mode=0o600,
+                         owner=None if user is None else (user.pw_uid, user.pw_gid))
 
     # ---------------------------------------------------------------- set-up
     def _initdb(self, pg: extension_installer.PgInstallation, password: Secret) -> None:

@@ -1,0 +1,1 @@
+"""Database controllers: PilotScope's API for running statements against, and managing, the database."""
