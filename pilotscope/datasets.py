@@ -192,9 +192,13 @@ class Dataset:
         return path
 
     def file(self, filename: str) -> Path:
-        """A verified local copy of one of the dataset's files, downloading it if needed."""
+        """A verified local copy of one of the dataset's files, downloading it if needed.
+
+        A file of another dataset with the same name and the checksum this manifest expects is the same
+        file (the full datasets share their workloads with their samples), so it is used before downloading.
+        """
         expected = self.sha256.get(filename)
-        path = self._local_copy(filename)
+        path = self._local_copy(filename) or (self._same_file_elsewhere(filename, expected) if expected else None)
         if path is not None:
             return self._verified(path, expected)
         if not self.upstream_base_url:
@@ -204,6 +208,18 @@ class Dataset:
                 f"Set {DATA_DIR_ENV} to the folder that holds {self.name}/.")
         return _download(self.upstream_base_url.rstrip("/") + "/" + filename,
                          download_dir() / self.name / filename, expected)
+
+    def _same_file_elsewhere(self, filename: str, expected: str) -> Path | None:
+        for other in available_datasets().values():
+            if other.name == self.name:
+                continue
+            try:
+                path = other._local_copy(filename)
+            except InvalidDatasetError:  # that dataset's copy leads out of its folder: not ours to use
+                continue
+            if path is not None and sha256_of(path) == expected:
+                return path
+        return None
 
     def dump_path(self) -> Path:
         """The SQL dump (plain or .gz), extracting it from the dataset's tarball when it comes as one."""

@@ -46,14 +46,6 @@ def make_dataset(folder: Path, name: str, nrows: int, base_url: str | None = Non
     return target
 
 
-@pytest.fixture()
-def data_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    monkeypatch.setenv(DATA_DIR_ENV, str(folder))
-    return folder
-
-
 def test_unknown_dataset_lists_the_known_ones():
     with pytest.raises(UnknownDatasetError) as err:
         get_dataset("no_such_dataset")
