@@ -411,6 +411,20 @@ def _loaded_marker(conn, dbname: str) -> dict | None:
         return {}
 
 
+def _tables(config, dbname: str) -> set[str]:
+    """The tables of a database's own schemas (schema-qualified): what a load recorded must still be there."""
+    from pilotscope import db
+    conn = db.connect(config, dbname, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n "
+                        "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
+                        "AND n.nspname NOT IN ('pg_catalog', 'information_schema')")
+            return {row[0] for row in cur.fetchall()}
+    finally:
+        conn.close()
+
+
 def loaded_fingerprint(config) -> str:
     """The checksum of the dump loaded into `config.db` (recorded by `load_dataset`), or '' if unknown.
 
@@ -425,7 +439,8 @@ def loaded_fingerprint(config) -> str:
 
 
 def load_dataset(name: str, config=None, dbname: str | None = None, force: bool = False) -> str:
-    """Load the dataset into a database named after it (no-op when that exact dump is loaded).
+    """Load the dataset into a database named after it (no-op when that exact dump is loaded and none
+    of its tables was dropped since).
 
     The dump is restored into a scratch database in one transaction (COPY, WAL skipped on the embedded
     server), the extension is created, statistics are gathered, and only then is it renamed into
@@ -446,7 +461,8 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
         with admin.cursor() as cur:  # one loader per database, across processes and machines
             cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"pilotscope-load:{dbname}",))
         marker = _loaded_marker(admin, dbname)
-        if not force and marker and marker.get("dataset") == dataset.name and marker.get("sha256") == fingerprint:
+        if (not force and marker and marker.get("dataset") == dataset.name and marker.get("sha256") == fingerprint
+                and set(marker.get("tables", ())) <= _tables(config, dbname)):
             return dbname
         scratch = _scratch_name(dbname)
         login = _loading_login(admin, config)
@@ -466,11 +482,12 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
                     cur.execute("VACUUM (ANALYZE)")
             finally:
                 loaded.close()
+            tables = sorted(_tables(config, scratch))
         except BaseException:
             with admin.cursor() as cur:  # no half-loaded database stays behind
                 cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(scratch)))
             raise
-        marker = {"dataset": dataset.name, "sha256": fingerprint,
+        marker = {"dataset": dataset.name, "sha256": fingerprint, "tables": tables,
                   "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         with admin.cursor() as cur:
             cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(dbname)))

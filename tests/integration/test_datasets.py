@@ -246,3 +246,25 @@ def test_a_dump_that_defines_functions_is_refused(stats_tiny_config, data_dir, w
     with pytest.raises(InvalidDatasetError, match=r"defines functions \(planted\(\)\).*tables, indexes and data"):
         load_dataset(name, stats_tiny_config)
     assert not {name, f"{name}__loading"} & databases(stats_tiny_config)
+
+
+def test_a_loaded_database_whose_tables_were_dropped_is_loaded_again(stats_tiny_config, data_dir, worker_id_suffix):
+    name = f"dropped_{worker_id_suffix}"
+    make_dataset(data_dir, name, 20)
+    load_dataset(name, stats_tiny_config, force=True)
+    try:
+        conn = db.connect(stats_tiny_config, name, autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE t")
+        conn.close()
+        load_dataset(name, stats_tiny_config)
+        conn = db.connect(stats_tiny_config, name)
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM t")
+            assert cur.fetchone() == (20,)
+        conn.close()
+    finally:
+        admin = db.connect(stats_tiny_config, "postgres", autocommit=True)
+        with admin.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
