@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from psycopg2 import sql as pgsql
 
 from pilotscope import db
 from pilotscope.datasets import DATA_DIR_ENV, get_dataset, load_dataset, load_test_sql, sha256_of
@@ -266,5 +267,5 @@ def test_a_loaded_database_whose_tables_were_dropped_is_loaded_again(stats_tiny_
     finally:
         admin = db.connect(stats_tiny_config, "postgres", autocommit=True)
         with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
         admin.close()
