@@ -1,8 +1,8 @@
 """PilotScope's push handlers as one `Steering`, so a handler-based algorithm runs the scheduler's one path.
 
-Before each query every enabled handler that triggers is asked for its data (a workload-level one
-also changes the database then, once); the cardinalities and settings they return are the query's
-`Decision`, timed as steering like any other algorithm's deciding.
+Before each query every enabled handler that triggers is asked for its data and changes the database
+if its data need it (indexes once, knobs that need a restart); the cardinalities and settings they
+return are the query's `Decision`, timed as steering like any other algorithm's deciding.
 """
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from typing import Any, Callable, Sequence
 
 from pilotscope.Anchor.BaseAnchor.BasePushHandler import BasePushHandler
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
-from pilotscope.PilotEnum import PushHandlerTriggerLevelEnum
 from pilotscope.PilotScheduler import Decision
 
 
@@ -19,7 +18,7 @@ class HandlerSteering:
 
     def __init__(self, handlers: Sequence[BasePushHandler], db_controller: Callable[[], Any]) -> None:
         self.handlers = list(handlers)
-        self._db_controller = db_controller  # called on first need: only workload-level handlers use one
+        self._db_controller = db_controller  # called on first need: only handlers that change the database use it
 
     def decide(self, interactor: PilotDataInteractor, sql: str) -> Decision:
         cards: dict[str, float] = {}
@@ -28,8 +27,8 @@ class HandlerSteering:
             if not handler.enable or not handler._can_trigger():
                 continue
             handler._update_injected_data(sql)
-            if handler.trigger_level == PushHandlerTriggerLevelEnum.WORKLOAD:
-                handler._apply_to_database(self._db_controller())
+            if handler._apply_to_database(self._db_controller):
+                interactor.close()  # the restart ended its session: the execution opens a new one
             cards.update(handler._cards())
             settings.update(handler._settings())
         return Decision(cards=cards, hints=settings)

@@ -4,12 +4,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_datasets import make_dataset
+from test_db_controller import private_server  # noqa: F401  (a fixture: an embedded server of this worker's own)
 
-from pilotscope.Anchor.BaseAnchor.BasePushHandler import CardPushHandler, HintPushHandler
+from pilotscope.Anchor.BaseAnchor.BasePushHandler import CardPushHandler, HintPushHandler, KnobPushHandler
 from pilotscope.DataManager.DataManager import DataManager
+from pilotscope.datasets import load_dataset
+from pilotscope.embedded_server import EmbeddedServer
+from pilotscope.Exception.Exception import DatabaseDeepControlException
 from pilotscope.Factory.SchedulerFactory import SchedulerFactory
 from pilotscope.PilotEvent import (PeriodicModelUpdateEvent, PretrainingModelEvent, QueryFinishEvent,
                                    WorkloadBeforeEvent)
+from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotModel import PilotModel
 from pilotscope.PilotScheduler import Decision, PilotScheduler, QueryResult
 
@@ -158,4 +164,52 @@ def test_a_steering_scheduler_opens_no_controller_or_user_data_database(stats_ti
     result = scheduler.execute(JOIN)
     assert isinstance(result, QueryResult) and result.decision.settings == {"pilotscope.cards": "b:7"}
     assert scheduler._db_controller is None and scheduler._data_manager is None
+    scheduler.close()
+
+
+class Knobs(KnobPushHandler):
+    def __init__(self, config, knobs):
+        super().__init__(config)
+        self.knobs = knobs
+
+    def acquire_injected_data(self, sql):
+        return self.knobs
+
+
+SETTINGS = "select current_setting('work_mem'), current_setting('shared_buffers')"
+
+
+def test_session_knobs_apply_to_the_query_and_server_knobs_need_deep_control(stats_tiny_config):
+    scheduler = SchedulerFactory.create_scheduler(stats_tiny_config)
+    handler = Knobs(stats_tiny_config, {"work_mem": "1234kB"})
+    scheduler.register_custom_handlers(handler)
+    postmaster = EmbeddedServer().postmaster_pid()
+    (work_mem, shared_buffers), = scheduler.execute(SETTINGS)
+    assert work_mem == "1234kB" and scheduler.execute_query(SETTINGS, steer=False).records[0][0] != "1234kB"
+    handler.knobs = {"work_mem": "1234kB", "shared_buffers": "48MB" if shared_buffers != "48MB" else "64MB"}
+    with pytest.raises(DatabaseDeepControlException, match="enable_deep_control_local"):
+        scheduler.execute(SETTINGS)
+    assert EmbeddedServer().postmaster_pid() == postmaster
+    scheduler.close()
+
+
+def test_server_knobs_are_written_and_the_server_restarted_when_they_change(private_server, data_dir,  # noqa: F811
+                                                                            worker_id_suffix):
+    name = f"knobs_{worker_id_suffix}"
+    make_dataset(data_dir, name, 10)
+    config = PostgreSQLConfig(db=name)
+    load_dataset(name, config)
+    config.enable_deep_control_local()
+    scheduler = SchedulerFactory.create_scheduler(config)
+    handler = Knobs(config, {"shared_buffers": "48MB", "work_mem": "1234kB"})
+    scheduler.register_custom_handlers(handler)
+    postmasters = [private_server.postmaster_pid()]
+    seen = []
+    for shared_buffers in ("48MB", "48MB", "64MB"):
+        handler.knobs["shared_buffers"] = shared_buffers
+        seen.append(scheduler.execute(SETTINGS)[0])
+        postmasters.append(private_server.postmaster_pid())
+    assert seen == [("1234kB", "48MB"), ("1234kB", "48MB"), ("1234kB", "64MB")]
+    assert postmasters[0] != postmasters[1] == postmasters[2] != postmasters[3]  # restarted only for a change
+    scheduler.db_controller.recover_config()
     scheduler.close()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from pilotscope.Anchor.BaseAnchor.BasePushHandler import (CardPushHandler, CostPushHandler, HintPushHandler,
-                                                          IndexPushHandler, KnobPushHandler)
+from pilotscope.Anchor.BaseAnchor.BasePushHandler import (BasePushHandler, CardPushHandler, CostPushHandler,
+                                                          HintPushHandler, IndexPushHandler)
 from pilotscope.Anchor.handler_steering import HandlerSteering
 from pilotscope.DBInteractor.PilotDataInteractor import CARDS_SETTING
 from pilotscope.errors import ConfigurationError
@@ -32,18 +32,23 @@ class NoHashJoins(HintPushHandler):
         return {"enable_hashjoin": False, "b u": "not a card"}
 
 
-class SmallWorkMem(KnobPushHandler):
-    def acquire_injected_data(self, sql):
-        return {"work_mem": "64kB", "enable_hashjoin": "on"}
+class HashJoinsAfterAll(BasePushHandler):
+    """A second handler class pushing settings (one handler per class), like a knob handler would."""
+
+    def _update_injected_data(self, sql):
+        self.pushed = {"enable_hashjoin": "on", "work_mem": "64kB"}
+
+    def _settings(self):
+        return self.pushed
 
 
 def no_controller():
-    raise AssertionError("a query-level handler asked for a controller")
+    raise AssertionError("a handler that does not change the database asked for a controller")
 
 
 def test_handlers_decide_together_cards_and_settings_later_handlers_winning():
-    cards, hints, knobs = HalvingCards(CONFIG), NoHashJoins(CONFIG), SmallWorkMem(CONFIG)
-    decision = HandlerSteering([cards, hints, knobs], no_controller).decide(None, "select * from badges b")
+    cards, hints, later = HalvingCards(CONFIG), NoHashJoins(CONFIG), HashJoinsAfterAll(CONFIG)
+    decision = HandlerSteering([cards, hints, later], no_controller).decide(None, "select * from badges b")
     assert decision.settings == {CARDS_SETTING: "b:100;b u:40", "enable_hashjoin": "on", "b u": "not a card",
                                  "work_mem": "64kB"}
     assert cards.asked == ["select * from badges b"]
@@ -61,8 +66,9 @@ def test_a_workload_level_handler_changes_the_database_once_before_the_first_que
 
     class Recording(IndexPushHandler):
         def _apply_to_database(self, db_controller):
-            applied.append((db_controller, list(self.indexes)))
+            applied.append((db_controller(), list(self.indexes)))
             self.have_been_triggered = True
+            return False
 
         def acquire_injected_data(self, sql):
             return ["chosen for " + sql]

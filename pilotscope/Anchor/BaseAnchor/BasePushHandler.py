@@ -3,12 +3,15 @@
 A user subclasses one and implements `acquire_injected_data(sql)`; registered on a scheduler
 (`PilotScheduler.register_custom_handlers`), it is asked before each query and what it returns is
 applied to that query's one execution: cardinalities through the extension (`pilotscope.cards`),
-hints and knobs as settings local to the query's transaction, indexes once before the first query.
+hints and knobs as settings local to the query's transaction (knobs a session cannot set by writing
+them and restarting the server), indexes once before the first query.
 Returning None pushes nothing for that query.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
+
+from psycopg2 import sql
 
 from pilotscope.Anchor.AnchorEnum import AnchorEnum
 from pilotscope.Anchor.BaseAnchor.BaseAnchorHandler import BaseAnchorHandler
@@ -36,8 +39,10 @@ class BasePushHandler(BaseAnchorHandler):
         """A query-level handler decides for every query, a workload-level one only for the first."""
         return self.trigger_level == PushHandlerTriggerLevelEnum.QUERY or not self.have_been_triggered
 
-    def _apply_to_database(self, db_controller) -> None:
-        """A workload-level handler changes the database itself here, before the query."""
+    def _apply_to_database(self, db_controller: Callable[[], Any]) -> bool:
+        """Change the database itself before the query, if this handler's data need it (`db_controller()`
+        gives the controller of `config.db`); True when the server was restarted for it."""
+        return False
 
     def _cards(self) -> Mapping[str, float]:
         """Sub-plan key → rows for this query's planner."""
@@ -86,23 +91,49 @@ class HintPushHandler(BasePushHandler):
 
 
 class KnobPushHandler(BasePushHandler):
-    """Server knobs a session may set (e.g. work_mem): `acquire_injected_data(sql)` returns knob → value.
+    """Server knobs: `acquire_injected_data(sql)` returns knob → value.
 
-    They apply to the query's own transaction, like hints. Knobs that need a server restart
-    (shared_buffers, ...) are refused by the server for a session: write those with the controller
-    (`write_knob_to_file`, `restart`) in an event instead.
+    Knobs a session may set (work_mem, random_page_cost, ...) apply to the query's own transaction,
+    like hints. Knobs the server takes only when it starts or reloads (shared_buffers, ...) are
+    written with the controller (`write_knob_to_file`) and the server is restarted before the query,
+    whenever they differ from those last written: that needs `config.enable_deep_control_local()`,
+    and the restart ends every open session (the scheduler's own reconnects; others fail once).
     """
+
+    SESSION_CONTEXTS = ("user", "superuser")  # pg_settings.context of what SET may change
 
     def __init__(self, config, key_2_value_for_knob: Mapping[str, Any] | None = None) -> None:
         super().__init__(config)
         self.anchor_name = AnchorEnum.KNOB_PUSH_ANCHOR.name
         self.key_2_value_for_knob = key_2_value_for_knob
+        self._contexts: dict[str, str] = {}  # knob → pg_settings.context, looked up once per knob
+        self._written: dict[str, str] = {}  # the server knobs last written and restarted with
 
     def _update_injected_data(self, sql: str) -> None:
         self.key_2_value_for_knob = self.acquire_injected_data(sql)
 
+    def _knobs(self, session: bool) -> dict[str, str]:
+        return {key: str(value) for key, value in (self.key_2_value_for_knob or {}).items()
+                if (self._contexts.get(key, "user") in self.SESSION_CONTEXTS) == session}
+
+    def _apply_to_database(self, db_controller: Callable[[], Any]) -> bool:
+        unknown = [key for key in self.key_2_value_for_knob or {} if key not in self._contexts]
+        if unknown:
+            rows = db_controller().execute(sql.SQL("SELECT name, context FROM pg_settings WHERE name = ANY({})").format(
+                sql.Literal(unknown)), fetch=True)
+            self._contexts.update({key: "user" for key in unknown})  # a custom (dotted) setting is a session's
+            self._contexts.update(dict(rows))
+        server_knobs = self._knobs(session=False)
+        if not server_knobs or server_knobs == self._written:
+            return False
+        controller = db_controller()
+        controller.write_knob_to_file(server_knobs)
+        controller.restart()
+        self._written = server_knobs
+        return True
+
     def _settings(self) -> Mapping[str, str]:
-        return {key: str(value) for key, value in (self.key_2_value_for_knob or {}).items()}
+        return self._knobs(session=True)
 
 
 class IndexPushHandler(BasePushHandler):
@@ -124,12 +155,14 @@ class IndexPushHandler(BasePushHandler):
         if chosen is not None:
             self.indexes = list(chosen)
 
-    def _apply_to_database(self, db_controller) -> None:
+    def _apply_to_database(self, db_controller: Callable[[], Any]) -> bool:
+        controller = db_controller()
         if self.drop_other:
-            db_controller.drop_all_indexes()
+            controller.drop_all_indexes()
         for index in self.indexes:
-            db_controller.create_index(index)
+            controller.create_index(index)
         self.have_been_triggered = True
+        return False
 
 
 class CostPushHandler(BasePushHandler):
