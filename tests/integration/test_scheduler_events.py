@@ -4,10 +4,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from psycopg2 import sql
 from test_datasets import make_dataset
 from test_db_controller import private_server  # noqa: F401  (a fixture: an embedded server of this worker's own)
 
-from pilotscope.Anchor.BaseAnchor.BasePushHandler import CardPushHandler, HintPushHandler, KnobPushHandler
+from pilotscope import db
+from pilotscope.Anchor.BaseAnchor.BasePushHandler import (CardPushHandler, HintPushHandler, IndexPushHandler,
+                                                          KnobPushHandler)
+from pilotscope.Common.Index import Index
 from pilotscope.DataManager.DataManager import DataManager
 from pilotscope.datasets import load_dataset
 from pilotscope.embedded_server import EmbeddedServer
@@ -213,3 +217,31 @@ def test_server_knobs_are_written_and_the_server_restarted_when_they_change(priv
     assert postmasters[0] != postmasters[1] == postmasters[2] != postmasters[3]  # restarted only for a change
     scheduler.db_controller.recover_config()
     scheduler.close()
+
+
+def test_an_index_handler_builds_its_indexes_once_before_the_first_query(stats_tiny_config, data_dir,
+                                                                         worker_id_suffix):
+    name = f"indexed_{worker_id_suffix}"
+    make_dataset(data_dir, name, 50)  # table t(id, v) with index t_v
+    config = PostgreSQLConfig(db=name)
+    load_dataset(name, config, force=True)
+
+    class ChosenIndexes(IndexPushHandler):
+        def acquire_injected_data(self, sql):
+            return [Index(columns=["id", "v"], table="t", index_name="chosen_id_v")]
+
+    scheduler = SchedulerFactory.create_scheduler(config)
+    scheduler.register_custom_handlers(ChosenIndexes(config))
+    try:
+        assert scheduler.execute("select count(*) from t where v = 3") == [(7,)]
+        controller = scheduler.db_controller
+        assert [index.index_name for index in controller.get_all_indexes()] == ["chosen_id_v"]  # t_v dropped
+        controller.drop_all_indexes()
+        scheduler.execute("select count(*) from t where v = 3")
+        assert controller.get_all_indexes() == []  # a workload-level decision: not made again
+    finally:
+        scheduler.close()
+        admin = db.connect(stats_tiny_config, "postgres", autocommit=True)
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.close()
