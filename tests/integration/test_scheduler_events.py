@@ -77,14 +77,15 @@ def test_handlers_steer_each_query_and_the_required_data_is_kept(stats_tiny_conf
     cards = SevenBadges(stats_tiny_config)
     scheduler.register_custom_handlers([cards, NoHashJoin(stats_tiny_config)])
     scheduler.register_required_data(data_table, pull_execution_time=True, pull_physical_plan=True,
-                                     pull_estimated_cost=True, pull_subquery_2_cards=True)
+                                     pull_estimated_cost=True, pull_subquery_2_cards=True, pull_buffer_cache=True)
     scheduler.init()
     plain = scheduler.execute_query(JOIN, steer=False)
     records = [scheduler.execute(JOIN) for _ in range(3)]
     assert records == [plain.records] * 3 and cards.asked == 3  # PilotScope's execute: the records
     rows = DataManager(stats_tiny_config).read_all(data_table)
     assert len(rows) == 3 and set(rows.columns) >= {"execution_time", "physical_plan", "estimated_cost",
-                                                    "subquery_to_card"}
+                                                    "subquery_to_card", "buffercache"}
+    assert json.loads(rows["buffercache"][0])["badges"] > 0  # the table the query just read is cached
     plan = json.loads(rows["physical_plan"][0])["Plan"]
     scans = [n for n in nodes(plan) if n.get("Alias") == "b" and "Scan" in n["Node Type"]]
     assert [n["Plan Rows"] for n in scans] == [7]
