@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import time
 from threading import Lock, get_ident
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from pandas import DataFrame
+if TYPE_CHECKING:
+    from pandas import DataFrame
 
 
 class TimeStatistic:
@@ -68,6 +69,7 @@ class TimeStatistic:
     @classmethod
     def report(cls) -> DataFrame:
         """One row per name: name, count, total_time, average_time."""
+        from pandas import DataFrame
         with cls._lock:
             rows = [(name, cls._count[name], total, total / cls._count[name]) for name, total in cls._total.items()]
         return DataFrame(rows, columns=["name", "count", "total_time", "average_time"])

@@ -16,10 +16,9 @@ from __future__ import annotations
 import copy
 import json
 import numbers
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import psycopg2.errors
-from pandas import DataFrame
 from psycopg2 import sql
 
 from pilotscope.DataManager.TableVisitedTracker import TableVisitedTracker
@@ -27,6 +26,9 @@ from pilotscope.DataManager.tables import create_table_if_absent
 from pilotscope.errors import ConfigurationError, PilotScopeError
 from pilotscope.Factory.DBControllerFectory import DBControllerFactory
 from pilotscope.PilotSysConfig import PilotSysConfig
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
 
 __all__ = ["DataManager", "TableVisitedTracker"]
 
@@ -52,6 +54,7 @@ class DataManager:
         return self._read(table_name, after_id=self.table_visited_tracker.read_data_visit_id(table_name))
 
     def _read(self, table_name: str, after_id: int | None) -> DataFrame:
+        from pandas import DataFrame  # imported when data are read: importing the scheduler stays cheap
         key = sql.Identifier(self.table_primary_key)
         query = sql.SQL("SELECT * FROM {}").format(sql.Identifier(table_name))
         if after_id is not None:
