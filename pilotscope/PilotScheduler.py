@@ -128,7 +128,8 @@ class PilotScheduler:
     # ------------------------------------------------- what PilotScope's events and handlers use
     @property
     def db_controller(self):
-        """The controller of `config.db`, made on first use (only events and workload-level handlers need it)."""
+        """The controller of `config.db`, made on first use (events, the buffer cache and handlers that change the
+        database need it)."""
         if self._db_controller is None:
             from pilotscope.Factory.DBControllerFectory import DBControllerFactory
             self._db_controller = DBControllerFactory.get_db_controller(self.config)
