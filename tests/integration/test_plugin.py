@@ -490,8 +490,8 @@ SLEEPING_MODULE = BASELINE_MODULE.format(dataset="stats_tiny") + '''
 def get_preset_scheduler(config, **kwargs):
     from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
     scheduler, tracker = get_baseline_preset_scheduler(config, **kwargs)
-    execute = scheduler.execute
-    scheduler.execute = lambda sql, timeout=None: execute("select pg_sleep(1)", timeout=timeout)
+    execute = scheduler.execute_query
+    scheduler.execute_query = lambda sql, timeout=None: execute("select pg_sleep(1)", timeout=timeout)
     return scheduler, tracker
 '''
 
