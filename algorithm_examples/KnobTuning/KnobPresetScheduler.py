@@ -13,7 +13,7 @@ else with `enable_collection=False` and a tracker the best tracked run's, else t
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from algorithm_examples.KnobTuning.knob_model import KnobPilotModel
 from algorithm_examples.KnobTuning.knob_space import KNOB_SPACE, Knob
@@ -26,6 +26,7 @@ from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.generated_workload import workload_sql
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotScheduler import Decision, PilotScheduler
+from pilotscope.preset import text_arguments
 
 DEFAULT_TRIALS = 10  # each costs a restart when shared_buffers changes (~2 s here) and two workload passes
 DEFAULT_TUNING_QUERIES = 200  # the first training queries: held out from the test workload, unlike "fast"
@@ -48,12 +49,6 @@ class KnobScheduler(PilotScheduler):
     def __init__(self, config: PostgreSQLConfig, trial_server: TrialServer) -> None:
         super().__init__(config)
         self.trial_server = trial_server
-        self.tracker: MLflowTracker | None = None
-
-    def __iter__(self) -> Iterator[Any]:
-        """`scheduler, tracker = get_knob_preset_scheduler(...)`, the other presets' (and the registry's) shape;
-        PilotScope's callers take the scheduler alone."""
-        return iter((self, self.tracker))
 
     def close(self) -> None:
         try:
@@ -62,6 +57,7 @@ class KnobScheduler(PilotScheduler):
             self.trial_server.close()
 
 
+@text_arguments
 def get_knob_preset_scheduler(config: PostgreSQLConfig, num_trials: int = DEFAULT_TRIALS, seed: int = 0,
                               num_collection: int = DEFAULT_TUNING_QUERIES,
                               query_timeout: float = DEFAULT_QUERY_TIMEOUT, workloads: Sequence[str] = (),
@@ -76,7 +72,8 @@ def get_knob_preset_scheduler(config: PostgreSQLConfig, num_trials: int = DEFAUL
     :param workloads: workloads to time with the server's own knobs and with the best, after tuning.
     :param num_training, num_epoch: accepted for the uniform preset call; nothing is trained.
     :param tracker: a run already open (the pytest plugin's module run) to log into; else one is opened
-        when `use_mlflow`. The scheduler's `tracker` is it (None when untracked).
+        when `use_mlflow`. The scheduler's `tracker` is it (None when untracked); the scheduler unpacks into
+        `(scheduler, tracker)` as the other presets'.
     """
     tracker = tracker or start_tracking("knob", config, use_mlflow, num_collection=num_collection,
                                         num_training=num_training, num_epoch=num_epoch)

@@ -20,14 +20,14 @@ from psycopg2 import sql
 
 from algorithm_examples.KnobTuning.knob_space import Knob
 from pilotscope import db, settings_lease
+from pilotscope.Anchor.BaseAnchor.BasePushHandler import KnobPushHandler
 from pilotscope.DBController.PostgreSQLController import PostgreSQLController
 from pilotscope.embedded_server import EmbeddedServer
 from pilotscope.errors import ConfigurationError
 from pilotscope.PilotConfig import PostgreSQLConfig
 
-# pg_settings contexts a knob may have: set per query, or written and applied by a restart
-SESSION_CONTEXTS = ("user", "superuser")
-RESTART_CONTEXT = "postmaster"
+SESSION_CONTEXTS = KnobPushHandler.SESSION_CONTEXTS  # pg_settings.context of knobs set per query
+RESTART_CONTEXT = "postmaster"  # of knobs written and applied by a restart
 
 
 class TrialServer:
