@@ -13,7 +13,7 @@ else with `enable_collection=False` and a tracker the best tracked run's, else t
 from __future__ import annotations
 
 import time
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from algorithm_examples.KnobTuning.knob_model import KnobPilotModel
 from algorithm_examples.KnobTuning.knob_space import KNOB_SPACE, Knob
@@ -134,12 +134,13 @@ def _timed_with_default_and_best(tuner: KnobTuner, result: TuningResult, config:
     sqls = list(dict.fromkeys(sql for workload in workloads for sql in workload_sql(config.db, workload, config)))
     default = tuner.measure(result.default.settings, sqls).seconds
     best = tuner.measure(result.best.settings, sqls).seconds
+    speedup = default / best if best > 0 else float("nan")
     progress.report(f"knob: {'+'.join(workloads)} workload {default:.3f} s with the server's own knobs (Baseline's), "
-                    f"{best:.3f} s with the best: {default / best:.2f}x")
-    return {"default_workload_time": default, "best_workload_time": best, "speedup_vs_default_knobs": default / best}
+                    f"{best:.3f} s with the best: {speedup:.2f}x")
+    return {"default_workload_time": default, "best_workload_time": best, "speedup_vs_default_knobs": speedup}
 
 
-def _trial_reporter(num_trials: int, failure_cost: float, tracker: MLflowTracker | None):
+def _trial_reporter(num_trials: int, failure_cost: float, tracker: MLflowTracker | None) -> Callable[[Trial], None]:
     """After each trial: a progress line, and its cost and knob values as step metrics (step = trial)."""
     costs: list[float] = []
 

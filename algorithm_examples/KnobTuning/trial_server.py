@@ -85,6 +85,8 @@ class TrialServer:
 
         :raises DatabaseStartException: the server did not start with them; it runs with the original file.
         """
+        if self._lease is None:
+            raise ConfigurationError("This trial server is closed (or was never opened): open() it to apply knobs.")
         restart = {name: value for name, value in settings.items() if name in self.restart_only}
         self.server.write_settings(self._lease.settings)
         self._controller.write_knob_to_file(restart)
