@@ -116,11 +116,11 @@ def advise_and_build(config: PostgreSQLConfig, sqls: Sequence[str], settings: Ex
 def describe(recommendation: Recommendation) -> str:
     """One progress line: the indexes and what they do to the workload's what-if cost."""
     selection = recommendation.selection
-    indexes = "; ".join(f"{index.table}({', '.join(index.columns)})" for index in selection.indexes) or "none"
     change = selection.cost / selection.initial_cost - 1 if selection.initial_cost else 0.0
     return (f"index: {len(selection.indexes)} indexes for {len(recommendation.queries)} queries in "
-            f"{recommendation.seconds:.1f} s ({recommendation.plannings} plannings): {indexes}; what-if cost "
-            f"{selection.initial_cost:.1f} -> {selection.cost:.1f} ({change:+.1%}), {selection.total_bytes / 1024:.0f} kB")
+            f"{recommendation.seconds:.1f} s ({recommendation.plannings} plannings): {recommendation.indexes_text()}; "
+            f"what-if cost {selection.initial_cost:.1f} -> {selection.cost:.1f} ({change:+.1%}), "
+            f"{selection.total_bytes / 1024:.0f} kB")
 
 
 def log_recommendation(tracker: MLflowTracker, recommendation: Recommendation) -> None:
@@ -128,8 +128,7 @@ def log_recommendation(tracker: MLflowTracker, recommendation: Recommendation) -
     selection, settings = recommendation.selection, recommendation.settings
     tracker.log_params({"index_budget_mb": settings.budget_bytes / 2 ** 20, "index_max_count": settings.max_indexes,
                         "index_max_width": settings.max_width, "index_min_improvement": settings.min_improvement,
-                        "recommended_indexes": "; ".join(f"{index.table}({','.join(index.columns)})"
-                                                         for index in selection.indexes) or "none",
+                        "recommended_indexes": recommendation.indexes_text(),
                         "recommended_index_count": len(selection.indexes)})
     tracker.log_metrics({"whatif_cost_before": selection.initial_cost, "whatif_cost_after": selection.cost,
                          "whatif_cost_ratio": selection.cost / selection.initial_cost if selection.initial_cost else 1.0,

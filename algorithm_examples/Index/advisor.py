@@ -7,6 +7,7 @@ and the hypothetical indexes are gone when it returns. Building the result is `a
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -45,6 +46,11 @@ class Recommendation:
     def indexes(self) -> tuple[Index, ...]:
         return self.selection.indexes
 
+    def indexes_text(self) -> str:
+        """The indexes as `table(column, ...)`, `; `-separated, names quoted as SQL quotes them where they must be."""
+        return "; ".join(f"{_quoted(index.table)}({', '.join(map(_quoted, index.columns))})"
+                         for index in self.indexes) or "none"
+
     def as_dict(self) -> dict[str, Any]:
         """The recommendation as JSON-ready data (the benchmark's MLflow artifact)."""
         return {
@@ -80,6 +86,11 @@ def recommend_indexes(config: PostgreSQLConfig, sqls: Sequence[str],
         costs.close()
     return Recommendation(selection, settings, candidates, queries, before, after, costs.plannings,
                           time.perf_counter() - started)
+
+
+def _quoted(name: str) -> str:
+    """A name as SQL writes it: plain lower-case names as they are, any other in double quotes."""
+    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
 
 
 def _table_columns(database: PostgreSQLController, queries: Sequence[QueryColumns]) -> dict[str, set[str]]:
