@@ -16,6 +16,7 @@ from pilotscope.generated_workload import workload_sql
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotScheduler import Decision, PilotScheduler
+from pilotscope.preset import text_arguments
 
 WORKLOADS = ("test", "fast")
 
@@ -30,11 +31,12 @@ class TrueCardinalitySteering:
         return Decision(cards=self.true_cards.get(sql, {}))
 
 
+@text_arguments
 def get_truecard_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool = True,
                                   enable_training: bool = True, num_collection: int = -1, num_training: int = -1,
                                   num_epoch: int = 100, use_mlflow: bool = True,
                                   tracker: MLflowTracker | None = None, workloads: Sequence[str] = WORKLOADS,
-                                  count_timeout: float = COUNT_TIMEOUT) -> tuple[PilotScheduler, MLflowTracker | None]:
+                                  count_timeout: float = COUNT_TIMEOUT) -> PilotScheduler:
     """A scheduler pushing true cardinalities for the queries of `workloads` of `config.db` (workload names:
     `test`, `fast`, `generated:SEED`...; the pytest plugin passes the one it benchmarks).
 
@@ -50,5 +52,6 @@ def get_truecard_preset_scheduler(config: PostgreSQLConfig, enable_collection: b
                                                  count_timeout=count_timeout)
         scheduler = PilotScheduler(config)
         scheduler.register_steering(TrueCardinalitySteering({q.sql: q.true_cards() for q in counted.queries}))
+        scheduler.tracker = tracker
         scheduler.init()
-    return scheduler, tracker
+    return scheduler

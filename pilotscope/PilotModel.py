@@ -44,7 +44,9 @@ class PilotModel:
 
     def __init__(self, model_id: str | None = None, model_name: str | None = None) -> None:
         self.model_id = model_id or self._new_model_id()
-        self.model_name = model_name or self.algorithm
+        # a PilotScope model (no `algorithm`) passes its name as the one argument: PilotModel(model_name)
+        self.model_name = model_name or self.algorithm or self.model_id
+        self.model: Any = None  # PilotScope's: the algorithm's model object, which its events train and replace
         self.metadata: dict[str, Any] = {}
         self.reused = False  # loaded instead of trained, its training data, parameters and code unchanged
 

@@ -192,9 +192,13 @@ class Dataset:
         return path
 
     def file(self, filename: str) -> Path:
-        """A verified local copy of one of the dataset's files, downloading it if needed."""
+        """A verified local copy of one of the dataset's files, downloading it if needed.
+
+        A file of another dataset with the same name and the checksum this manifest expects is the same
+        file (the full datasets share their workloads with their samples), so it is used before downloading.
+        """
         expected = self.sha256.get(filename)
-        path = self._local_copy(filename)
+        path = self._local_copy(filename) or (self._same_file_elsewhere(filename, expected) if expected else None)
         if path is not None:
             return self._verified(path, expected)
         if not self.upstream_base_url:
@@ -204,6 +208,18 @@ class Dataset:
                 f"Set {DATA_DIR_ENV} to the folder that holds {self.name}/.")
         return _download(self.upstream_base_url.rstrip("/") + "/" + filename,
                          download_dir() / self.name / filename, expected)
+
+    def _same_file_elsewhere(self, filename: str, expected: str) -> Path | None:
+        for other in available_datasets().values():
+            if other.name == self.name:
+                continue
+            try:
+                path = other._local_copy(filename)
+            except InvalidDatasetError:  # that dataset's copy leads out of its folder: not ours to use
+                continue
+            if path is not None and sha256_of(path) == expected:
+                return path
+        return None
 
     def dump_path(self) -> Path:
         """The SQL dump (plain or .gz), extracting it from the dataset's tarball when it comes as one."""
@@ -395,6 +411,20 @@ def _loaded_marker(conn, dbname: str) -> dict | None:
         return {}
 
 
+def _tables(config, dbname: str) -> set[str]:
+    """The tables of a database's own schemas (schema-qualified): what a load recorded must still be there."""
+    from pilotscope import db
+    conn = db.connect(config, dbname, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n "
+                        "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
+                        "AND n.nspname NOT IN ('pg_catalog', 'information_schema')")
+            return {row[0] for row in cur.fetchall()}
+    finally:
+        conn.close()
+
+
 def loaded_fingerprint(config) -> str:
     """The checksum of the dump loaded into `config.db` (recorded by `load_dataset`), or '' if unknown.
 
@@ -409,7 +439,8 @@ def loaded_fingerprint(config) -> str:
 
 
 def load_dataset(name: str, config=None, dbname: str | None = None, force: bool = False) -> str:
-    """Load the dataset into a database named after it (no-op when that exact dump is loaded).
+    """Load the dataset into a database named after it (no-op when that exact dump is loaded and none
+    of its tables was dropped since).
 
     The dump is restored into a scratch database in one transaction (COPY, WAL skipped on the embedded
     server), the extension is created, statistics are gathered, and only then is it renamed into
@@ -430,7 +461,8 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
         with admin.cursor() as cur:  # one loader per database, across processes and machines
             cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"pilotscope-load:{dbname}",))
         marker = _loaded_marker(admin, dbname)
-        if not force and marker and marker.get("dataset") == dataset.name and marker.get("sha256") == fingerprint:
+        if (not force and marker and marker.get("dataset") == dataset.name and marker.get("sha256") == fingerprint
+                and set(marker.get("tables", ())) <= _tables(config, dbname)):
             return dbname
         scratch = _scratch_name(dbname)
         login = _loading_login(admin, config)
@@ -450,11 +482,12 @@ def load_dataset(name: str, config=None, dbname: str | None = None, force: bool 
                     cur.execute("VACUUM (ANALYZE)")
             finally:
                 loaded.close()
+            tables = sorted(_tables(config, scratch))
         except BaseException:
             with admin.cursor() as cur:  # no half-loaded database stays behind
                 cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(scratch)))
             raise
-        marker = {"dataset": dataset.name, "sha256": fingerprint,
+        marker = {"dataset": dataset.name, "sha256": fingerprint, "tables": tables,
                   "loaded_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         with admin.cursor() as cur:
             cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(dbname)))

@@ -7,12 +7,18 @@ algorithm supplies only its model class, its steering and how it collects and tr
 Training is deterministic (seeded), so a model trained on the same data, with the same parameters
 and the same code is the model training would make again: such a saved model is reused instead
 (see `training_key`), and the run and the progress line say so.
+
+A preset returns the scheduler, as PilotScope's do; it unpacks into `(scheduler, tracker)`. Its
+training arguments may come as text, as PilotScope's examples pass them (`enable_collection="True"`,
+`num_epoch="10"`): see `text_arguments`.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -20,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 from pilotscope import progress
 from pilotscope.Common.MLflowTracker import MLflowTracker, guard_run, start_tracking
 from pilotscope.datasets import load_training_sql, loaded_fingerprint
-from pilotscope.errors import ModelLoadError
+from pilotscope.errors import ConfigurationError, ModelLoadError
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotModel import PilotModel, package_versions
@@ -42,8 +48,8 @@ def learned_preset_scheduler(algorithm: str, model_cls: type[PilotModel], make_s
                              enable_training: bool, num_collection: int, num_training: int, num_epoch: int,
                              use_mlflow: bool, model_id: str | None, on_epoch: EpochCallback | None,
                              tracker: MLflowTracker | None, training_settings: Mapping[str, Any] | None = None
-                             ) -> tuple[PilotScheduler, MLflowTracker | None]:
-    """A ready scheduler for `algorithm` on `config.db`, and its tracker (None without tracking).
+                             ) -> PilotScheduler:
+    """A ready scheduler for `algorithm` on `config.db`, its tracker (None without tracking) as `scheduler.tracker`.
 
     With `enable_training`, a saved model with the same `training_key` is reused; else `train`
     gets the first `num_collection` training queries (-1 = all) and `cached_only = not
@@ -89,8 +95,9 @@ def learned_preset_scheduler(algorithm: str, model_cls: type[PilotModel], make_s
             model = model_cls.load_model(model_id or model_cls.newest_model_id(config.db))
         scheduler.register_model(model)
         scheduler.register_steering(make_steering(model))
+        scheduler.tracker = tracker
         scheduler.init()
-    return scheduler, tracker
+    return scheduler
 
 
 def training_key(model_cls: type[PilotModel], config: PostgreSQLConfig, sqls: Sequence[str],
@@ -139,3 +146,44 @@ def _with_progress(algorithm: str, num_epoch: int, on_epoch: EpochCallback | Non
         if on_epoch is not None:
             on_epoch(epoch, loss)
     return report_and_forward
+
+
+def text_arguments(preset: Callable[..., PilotScheduler]) -> Callable[..., PilotScheduler]:
+    """Let `preset` take its training arguments as text too, as PilotScope's examples pass them:
+    `enable_collection`/`enable_training` as "True"/"False", `num_collection`/`num_training`/`num_epoch`
+    as decimal text. A bad value is a ConfigurationError naming the argument."""
+    signature = inspect.signature(preset)
+
+    @functools.wraps(preset)
+    def parse_then_call(*args: Any, **kwargs: Any) -> PilotScheduler:
+        bound = signature.bind(*args, **kwargs)
+        for name, value in bound.arguments.items():
+            if name in _FLAGS:
+                bound.arguments[name] = flag_argument(name, value)
+            elif name in _COUNTS:
+                bound.arguments[name] = count_argument(name, value)
+        return preset(*bound.args, **bound.kwargs)
+    return parse_then_call
+
+
+_FLAGS = ("enable_collection", "enable_training")
+_COUNTS = ("num_collection", "num_training", "num_epoch")
+
+
+def flag_argument(name: str, value: bool | str) -> bool:
+    """An on/off argument: a bool, or its text ("True"/"False", any case)."""
+    if isinstance(value, bool):
+        return value
+    text = value.strip().lower() if isinstance(value, str) else None
+    if text not in ("true", "false"):
+        raise ConfigurationError(f"{name} must be True or False (or the text 'True'/'False'), got {value!r}.")
+    return text == "true"
+
+
+def count_argument(name: str, value: int | str) -> int:
+    """A count argument: an int, or its decimal text (e.g. "-1" for all)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?[0-9]+\s*", value):
+        return int(value)
+    raise ConfigurationError(f"{name} must be a whole number (or its text, e.g. '-1' for all), got {value!r}.")

@@ -115,12 +115,10 @@ def trained_scheduler(request: pytest.FixtureRequest, pilot_config, mlflow_run):
     progress.set_sink(show)
     try:
         record = pilot_session(request.config).modules[module.__name__]
-        args = options.training_args(record.preset_args)
-        if "workloads" in inspect.signature(preset).parameters:  # a preset that prepares per workload (truecard)
-            args["workloads"] = (options.workload,)
-        scheduler, _ = preset(pilot_config, enable_collection=not options.no_train,
-                              enable_training=not options.no_train, **args,
-                              use_mlflow=mlflow_run is not None, tracker=mlflow_run)
+        offered = {"enable_collection": not options.no_train, "enable_training": not options.no_train,
+                   **options.training_args(record.preset_args), "use_mlflow": mlflow_run is not None,
+                   "tracker": mlflow_run, "workloads": (options.workload,)}
+        scheduler, _ = preset(pilot_config, **preset_arguments(preset, offered))
         model = scheduler.pilot_model
         if model is not None and model.reused:
             record.reused_model = model.model_id
@@ -135,6 +133,16 @@ def trained_scheduler(request: pytest.FixtureRequest, pilot_config, mlflow_run):
     scheduler.close()
 
 
+def preset_arguments(preset, offered: dict) -> dict:
+    """What of `offered` the preset takes: a preset with `**kwargs` all but `workloads`, which only a preset
+    that prepares per workload names (truecard); a PilotScope preset only the arguments it names (it
+    tracks nothing itself, and the module's run still records its timings)."""
+    parameters = inspect.signature(preset).parameters
+    if any(p.kind == inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return {name: value for name, value in offered.items() if name != "workloads" or name in parameters}
+    return {name: value for name, value in offered.items() if name in parameters}
+
+
 @pytest.fixture(scope="module")
 def plain_run(request: pytest.FixtureRequest, pilot_config, trained_scheduler):
     """What the module's rounds are timed beside (None: not paired). See `pairing`: the same scheduler
@@ -146,7 +154,7 @@ def plain_run(request: pytest.FixtureRequest, pilot_config, trained_scheduler):
         return
     if trained_scheduler.steering is not None:
         record.paired_against = PLAIN_POSTGRESQL
-        yield lambda sql: not trained_scheduler.execute(sql, steer=False).timed_out
+        yield lambda sql: not trained_scheduler.execute_query(sql, steer=False).timed_out
         return
     record.paired_against = RAW_DRIVER
     raw = RawDriver(pilot_config, session.options.query_timeout)
@@ -156,7 +164,7 @@ def plain_run(request: pytest.FixtureRequest, pilot_config, trained_scheduler):
 
 @pytest.fixture
 def benchmark_query(request: pytest.FixtureRequest, benchmark, trained_scheduler, plain_run):
-    """Time `trained_scheduler.execute(sql)` for one query with pytest-benchmark (pedantic).
+    """Time `trained_scheduler.execute_query(sql)` for one query with pytest-benchmark (pedantic).
 
     Unless --no-paired, the rounds are timed paired (see `plain_run`): plain PostgreSQL runs the
     query beside each round, alternating who goes first.
@@ -168,7 +176,7 @@ def benchmark_query(request: pytest.FixtureRequest, benchmark, trained_scheduler
     def run(query: PilotQuery):
         benchmark.group = f"{record.algorithm} on {record.dataset}"
         beside = PlainRounds(plain_run, query.sql, query.index) if plain_run else None
-        result = benchmark.pedantic(trained_scheduler.execute, args=(query.sql,), rounds=options.rounds,
+        result = benchmark.pedantic(trained_scheduler.execute_query, args=(query.sql,), rounds=options.rounds,
                                     warmup_rounds=options.warmup_rounds, setup=beside and beside.before,
                                     teardown=beside and beside.after)
         measured = QueryMeasurement.from_result(result, query.query_id, query.index)

@@ -7,8 +7,9 @@ A package adds an algorithm without editing ours by naming, in its `pyproject.to
 
 The entry point loads the preset function, `preset(config, enable_collection=..., enable_training=...,
 num_collection=..., num_training=..., num_epoch=..., use_mlflow=..., tracker=...)` returning
-`(scheduler, tracker)`. The built-ins are listed here rather than as entry points, so they work from a
-checkout whose installed package metadata is older than its code.
+`(scheduler, tracker)`, or the scheduler (which unpacks into itself and its tracker); a PilotScope preset
+that names only some of these arguments gets only those. The built-ins are listed here rather than as
+entry points, so they work from a checkout whose installed package metadata is older than its code.
 """
 from __future__ import annotations
 

@@ -8,14 +8,17 @@ from __future__ import annotations
 from pilotscope.Common.MLflowTracker import MLflowTracker, guard_run, start_tracking
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotScheduler import PilotScheduler
+from pilotscope.preset import text_arguments
 
 
+@text_arguments
 def get_baseline_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool = False,
                                   enable_training: bool = False, num_collection: int = -1,
                                   num_training: int = -1, num_epoch: int = 100, use_mlflow: bool = True,
                                   model_id: str | None = None, on_epoch=None,
-                                  tracker: MLflowTracker | None = None) -> tuple[PilotScheduler, MLflowTracker | None]:
-    """A scheduler that lets PostgreSQL plan on its own; nothing to collect or train.
+                                  tracker: MLflowTracker | None = None) -> PilotScheduler:
+    """A scheduler that lets PostgreSQL plan on its own; nothing to collect or train. It unpacks into
+    `(scheduler, tracker)`.
 
     With `use_mlflow` the run is tracked in experiment `baseline_<db>` like the learned algorithms'
     (the training arguments are accepted for a uniform call and logged as given); `tracker` is a
@@ -25,5 +28,6 @@ def get_baseline_preset_scheduler(config: PostgreSQLConfig, enable_collection: b
                                         num_training=num_training, num_collection=num_collection)
     with guard_run(tracker):
         scheduler = PilotScheduler(config)
+        scheduler.tracker = tracker
         scheduler.init()
-    return scheduler, tracker
+    return scheduler

@@ -10,15 +10,17 @@ from pilotscope.Common.MLflowTracker import MLflowTracker
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotScheduler import PilotScheduler
-from pilotscope.preset import learned_preset_scheduler
+from pilotscope.preset import learned_preset_scheduler, text_arguments
 
 
+@text_arguments
 def get_lero_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool = True,
                               enable_training: bool = True, num_collection: int = -1, num_training: int = -1,
                               num_epoch: int = 100, use_mlflow: bool = True, model_id: str | None = None,
                               on_epoch: Callable[[int, float], None] | None = None,
-                              tracker: MLflowTracker | None = None) -> tuple[PilotScheduler, MLflowTracker | None]:
-    """A scheduler steering `config.db` with Lero; `init()` has run, so it is ready to execute.
+                              tracker: MLflowTracker | None = None) -> PilotScheduler:
+    """A scheduler steering `config.db` with Lero; `init()` has run, so it is ready to execute. It unpacks
+    into `(scheduler, tracker)`.
 
     With `enable_training`, the first `num_collection` training queries (-1 = all) are collected
     (or read from the collection cache; `enable_collection=False` allows only the cache), a model

@@ -17,16 +17,18 @@ from pilotscope.errors import PilotScopeError
 from pilotscope.generated_workload import training_queries
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotScheduler import PilotScheduler
-from pilotscope.preset import learned_preset_scheduler
+from pilotscope.preset import learned_preset_scheduler, text_arguments
 
 
+@text_arguments
 def get_mscn_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool = True,
                               enable_training: bool = True, num_collection: int = -1, num_training: int = -1,
                               num_epoch: int = 100, use_mlflow: bool = True, model_id: str | None = None,
                               on_epoch: Callable[[int, float], None] | None = None,
                               tracker: MLflowTracker | None = None, count_timeout: float = COUNT_TIMEOUT,
-                              num_generated: int = 0) -> tuple[PilotScheduler, MLflowTracker | None]:
-    """A scheduler steering `config.db` with MSCN; `init()` has run, so it is ready to execute.
+                              num_generated: int = 0) -> PilotScheduler:
+    """A scheduler steering `config.db` with MSCN; `init()` has run, so it is ready to execute. It unpacks
+    into `(scheduler, tracker)`.
 
     With `enable_training`, the sub-plans of the first `num_collection` training queries (-1 = all)
     are counted, each cut at `count_timeout` seconds (or read from the collection cache;

@@ -339,12 +339,17 @@ def guard_run(tracker: MLflowTracker | None) -> contextlib.AbstractContextManage
 _OPEN_TRACKERS: set[MLflowTracker] = set()
 
 
+def end_open_runs(error: BaseException | None = None) -> None:
+    """End every run this process left open: FINISHED, or FAILED (KILLED for Ctrl-C) after `error`."""
+    for tracker in list(_OPEN_TRACKERS):
+        with contextlib.suppress(Exception):
+            tracker.end_run(run_status(error), error=error)
+
+
 @atexit.register
-def _end_open_runs() -> None:
+def _end_open_runs_at_exit() -> None:
     """A script that exits with a run still open (the seed's `scheduler, _ = …`) ends it here.
 
     An uncaught exception left in `sys.last_value` makes it FAILED (KILLED for Ctrl-C).
     """
-    for tracker in list(_OPEN_TRACKERS):
-        with contextlib.suppress(Exception):
-            tracker.end_run(run_status(getattr(sys, "last_value", None)))
+    end_open_runs(getattr(sys, "last_value", None))

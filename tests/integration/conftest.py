@@ -13,6 +13,7 @@ import pytest
 from wire_counter import WireCounter
 
 from pilotscope import collection_cache, db
+from pilotscope.datasets import DATA_DIR_ENV
 from pilotscope.embedded_server import EmbeddedServer
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.PilotModel import MODEL_DIR_ENV
@@ -31,6 +32,15 @@ def wire_counter(stats_tiny_config):
     counter = WireCounter(kwargs["host"], kwargs["port"])
     yield counter
     counter.close()
+
+
+@pytest.fixture()
+def data_dir(tmp_path, monkeypatch) -> Path:
+    """An empty data directory of this test's, the only one PILOTSCOPE_DATA_DIR names."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setenv(DATA_DIR_ENV, str(folder))
+    return folder
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from psycopg2 import sql as pgsql
 
 from pilotscope import db
 from pilotscope.datasets import DATA_DIR_ENV, get_dataset, load_dataset, load_test_sql, sha256_of
@@ -44,14 +45,6 @@ def make_dataset(folder: Path, name: str, nrows: int, base_url: str | None = Non
         manifest["upstream_base_url"] = base_url
     (target / "dataset.json").write_text(json.dumps(manifest))
     return target
-
-
-@pytest.fixture()
-def data_dir(tmp_path, monkeypatch):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    monkeypatch.setenv(DATA_DIR_ENV, str(folder))
-    return folder
 
 
 def test_unknown_dataset_lists_the_known_ones():
@@ -254,3 +247,25 @@ def test_a_dump_that_defines_functions_is_refused(stats_tiny_config, data_dir, w
     with pytest.raises(InvalidDatasetError, match=r"defines functions \(planted\(\)\).*tables, indexes and data"):
         load_dataset(name, stats_tiny_config)
     assert not {name, f"{name}__loading"} & databases(stats_tiny_config)
+
+
+def test_a_loaded_database_whose_tables_were_dropped_is_loaded_again(stats_tiny_config, data_dir, worker_id_suffix):
+    name = f"dropped_{worker_id_suffix}"
+    make_dataset(data_dir, name, 20)
+    load_dataset(name, stats_tiny_config, force=True)
+    try:
+        conn = db.connect(stats_tiny_config, name, autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE t")
+        conn.close()
+        load_dataset(name, stats_tiny_config)
+        conn = db.connect(stats_tiny_config, name)
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM t")
+            assert cur.fetchone() == (20,)
+        conn.close()
+    finally:
+        admin = db.connect(stats_tiny_config, "postgres", autocommit=True)
+        with admin.cursor() as cur:
+            cur.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
+        admin.close()

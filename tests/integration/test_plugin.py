@@ -490,8 +490,8 @@ SLEEPING_MODULE = BASELINE_MODULE.format(dataset="stats_tiny") + '''
 def get_preset_scheduler(config, **kwargs):
     from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
     scheduler, tracker = get_baseline_preset_scheduler(config, **kwargs)
-    execute = scheduler.execute
-    scheduler.execute = lambda sql, timeout=None: execute("select pg_sleep(1)", timeout=timeout)
+    execute = scheduler.execute_query
+    scheduler.execute_query = lambda sql, timeout=None: execute("select pg_sleep(1)", timeout=timeout)
     return scheduler, tracker
 '''
 
@@ -518,3 +518,97 @@ def test_the_repository_runs_perf_benchmarks_only_when_asked(bench):
     assert "benchmarks/test_mscn_overhead.py" in collected("benchmarks", "-k", "mscn", "-m", "perf")
     assert collected("benchmarks/test_mscn_overhead.py") == {"benchmarks/test_mscn_overhead.py"}
     assert "benchmarks/test_baseline_stats_tiny.py" in collected("--no-mlflow")  # the root's pytest benchmarks
+
+
+# A PilotScope algorithm as PilotScope's users write one: a card push handler scaling PostgreSQL's own
+# sub-plan estimates by a factor its pretraining event "learns", a table of what every query took, and
+# an upstream-style preset through SchedulerFactory that names only PilotScope's arguments.
+PILOTSCOPE_ALGORITHM = '''
+from algorithm_examples.utils import load_training_sql
+from pilotscope.Anchor.BaseAnchor.BasePushHandler import CardPushHandler
+from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
+from pilotscope.Factory.SchedulerFactory import SchedulerFactory
+from pilotscope.PilotEvent import PretrainingModelEvent
+from pilotscope.PilotModel import PilotModel
+
+QUERY_TABLE = "scaled_queries_{suffix}"
+PRETRAINING_TABLE = "scaled_pretraining_{suffix}"
+
+
+class ScaleModel(PilotModel):
+    def save_model(self):
+        self.saved = self.model
+
+    def load_model(self):
+        self.model = 1.0
+
+
+class ScaledCardPushHandler(CardPushHandler):
+    def __init__(self, model, config):
+        super().__init__(config)
+        self.model = model
+        self.data_interactor = PilotDataInteractor(config)
+
+    def acquire_injected_data(self, sql):
+        self.data_interactor.pull_subquery_card()
+        data = self.data_interactor.execute(sql)
+        return {{key: card * self.model.model for key, card in data.subquery_2_card.items()}}
+
+
+class ScalePretrainingEvent(PretrainingModelEvent):
+    def iterative_data_collection(self, db_controller, train_data_manager):
+        return [{{"sql": sql}} for sql in load_training_sql(self.config.db)[:5]], True
+
+    def custom_model_training(self, bind_pilot_model, db_controller, data_manager):
+        return 2.0 * len(data_manager.read_all(self.data_saving_table)) / 5
+
+
+def get_scaled_preset_scheduler(config, enable_collection, enable_training, num_collection=-1, num_training=-1,
+                                num_epoch=100):
+    model = ScaleModel("scaled")
+    model.load_model()
+    scheduler = SchedulerFactory.create_scheduler(config)
+    scheduler.register_custom_handlers([ScaledCardPushHandler(model, config)])
+    scheduler.register_required_data(QUERY_TABLE, pull_execution_time=True)
+    scheduler.register_events([ScalePretrainingEvent(config, model, PRETRAINING_TABLE,
+                                                     enable_collection=enable_collection,
+                                                     enable_training=enable_training)])
+    scheduler.init()
+    return scheduler
+'''
+
+PILOTSCOPE_ALGORITHM_MODULE = '''
+from scaled_algorithm import get_scaled_preset_scheduler as get_preset_scheduler
+
+ALGORITHM = "scaled"
+DATASET = "stats_tiny"
+
+
+def test_query(pilot_query, benchmark_query):
+    result = benchmark_query(pilot_query)
+    assert result.records == pilot_query.expected
+    assert result.decision.settings["pilotscope.cards"]
+'''
+
+
+def test_a_pilotscope_handler_algorithm_runs_through_the_plugin_unchanged(bench, tmp_path, stats_tiny_config,
+                                                                           worker_id_suffix):
+    from pilotscope.DataManager.DataManager import DataManager
+    data = DataManager(stats_tiny_config)
+    tables = [f"scaled_queries_{worker_id_suffix}", f"scaled_pretraining_{worker_id_suffix}"]
+    for table in tables:
+        data.remove_table_and_tracker(table)
+    try:
+        result = bench(scaled_algorithm=PILOTSCOPE_ALGORITHM.format(suffix=worker_id_suffix),
+                       test_scaled_stats_tiny=PILOTSCOPE_ALGORITHM_MODULE)
+        result.assert_outcomes(passed=84)
+        result.stdout.fnmatch_lines(["scaled    stats_tiny   queries   84  failed 0  timed out 0  total * steering *"
+                                     "paired vs PostgreSQL *  run * [[]FINISHED[]]"])
+        (run,) = runs_of("scaled_stats_tiny", f"sqlite:///{tmp_path / 'mlflow.db'}")
+        assert run.info.status == "FINISHED" and run.data.metrics["test_steering_time"] > 0
+        assert len(data.read_all(tables[1])) == 5  # pretraining collected, in init()
+        queries = data.read_all(tables[0])  # one row per steered execution, none for the plain ones
+        assert len(queries) == 84 and (queries["execution_time"] > 0).all()
+    finally:
+        for table in tables:
+            data.remove_table_and_tracker(table)
