@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import weakref
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from algorithm_examples.Index.advisor import Recommendation, recommend_indexes
 from algorithm_examples.Index.applied_indexes import AppliedIndexes, drop_leftovers
@@ -28,6 +28,7 @@ from pilotscope.Factory.DBControllerFactory import DBControllerFactory
 from pilotscope.generated_workload import workload_sql
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotScheduler import Decision, PilotScheduler
+from pilotscope.preset import text_arguments
 
 HIDDEN_INDEXES = "pilotscope.hidden_indexes"
 PAIRING = ("plain PostgreSQL is the same session with the advised indexes hidden from its planner "
@@ -57,10 +58,6 @@ class IndexScheduler(PilotScheduler):
         self._drop_indexes = weakref.finalize(self, applied.drop)
         self.register_steering(ShowAdvisedIndexes())
 
-    def __iter__(self) -> Iterator:
-        """`scheduler, tracker = get_index_preset_scheduler(...)`, as the pytest plugin unpacks a preset's result."""
-        return iter((self, self.tracker))
-
     def close(self) -> None:
         try:
             super().close()
@@ -68,6 +65,7 @@ class IndexScheduler(PilotScheduler):
             self._drop_indexes()
 
 
+@text_arguments
 def get_index_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool = True,
                                enable_training: bool = True, num_collection: int = -1, num_training: int = -1,
                                num_epoch: int = 100, use_mlflow: bool = True, tracker: MLflowTracker | None = None,
