@@ -65,7 +65,9 @@ def test_a_recommendation_lowers_the_what_if_cost_builds_nothing_and_is_the_same
     again = recommend_indexes(stats_tiny_config, sqls, ExtendSettings(max_indexes=3))
     assert (again.indexes, again.selection.cost) == (first.indexes, first.selection.cost)
     assert database.get_all_indexes() == catalog  # nothing was built
-    assert DBControllerFactory.get_db_controller(stats_tiny_config, enable_simulate_index=True).get_all_indexes() == []
+    simulating = DBControllerFactory.get_db_controller(stats_tiny_config, enable_simulate_index=True)
+    assert simulating.get_all_indexes() == []  # the advisor's hypothetical indexes are gone from its session
+    assert simulating.execute("SHOW geqo_threshold", fetch=True)[0][0] == "32"  # and its planner settings restored
 
 
 # ---------------------------------------------------------- real indexes on a scratch database
