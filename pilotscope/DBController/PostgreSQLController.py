@@ -87,8 +87,8 @@ class PostgreSQLController(BaseDBController):
             with admin.cursor() as cur:
                 cur.execute(sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(
                     sql.Identifier(self.config.db)))
-        except psycopg2.errors.DuplicateDatabase:
-            pass  # another process created it meanwhile
+        except (psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation):
+            pass  # another process created it meanwhile (a simultaneous CREATE fails on the catalog's unique index)
         finally:
             admin.close()
         return True
