@@ -8,6 +8,7 @@ never reach an argument or repr: connections name a libpq passfile (see `pilotsc
 from __future__ import annotations
 
 import os
+import re
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pilotscope.credentials import Secret, connection_uri, private_passfile
@@ -55,6 +56,9 @@ class PostgreSQLConfig(PilotConfig):
         self.db_user = user or db_user or "postgres"
         self.db_user_pwd = pwd if pwd is not None else db_user_pwd
         self.db_options: dict[str, str] = {}  # more libpq connection parameters, from the URI's query string
+        # settings (GUC -> value) every session opened with this config starts with, as `SET` would make them;
+        # e.g. an index advisor's plain sessions plan without its indexes (see `session_options`)
+        self.session_settings: dict[str, str] = {}
         if self.db_host is None and os.environ.get(DATABASE_URL_ENV):
             self._apply_url()
 
@@ -117,11 +121,14 @@ class PostgreSQLConfig(PilotConfig):
         """
         if self.is_embedded:
             from pilotscope.embedded_server import EmbeddedServer
-            return EmbeddedServer().ensure_started().connection_kwargs(dbname or self.db)
-        kwargs = {**self.db_options, "host": self.db_host, "port": self.db_port, "user": self.db_user,
-                  "dbname": dbname or self.db}
-        if self.db_user_pwd is not None:
-            kwargs["passfile"] = str(private_passfile(self.db_user, Secret(self.db_user_pwd)))
+            kwargs = EmbeddedServer().ensure_started().connection_kwargs(dbname or self.db)
+        else:
+            kwargs = {**self.db_options, "host": self.db_host, "port": self.db_port, "user": self.db_user,
+                      "dbname": dbname or self.db}
+            if self.db_user_pwd is not None:
+                kwargs["passfile"] = str(private_passfile(self.db_user, Secret(self.db_user_pwd)))
+        if self.session_settings:
+            kwargs["options"] = " ".join(filter(None, [kwargs.get("options"), session_options(self.session_settings)]))
         return kwargs
 
     def uri(self, dbname: str | None = None, show_password: bool = False) -> str:
@@ -135,6 +142,22 @@ class PostgreSQLConfig(PilotConfig):
             return EmbeddedServer().ensure_started().uri(dbname or self.db, show_password)
         password = self.db_user_pwd if show_password else None
         return connection_uri(self.db_host, self.db_port, self.db_user, dbname or self.db, password, self.db_options)
+
+
+_SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*")
+
+
+def session_options(settings: dict[str, str]) -> str:
+    """libpq's `options` for sessions starting with `settings`: `-c name=value` each, spaces and backslashes
+    escaped as libpq splits that string, so a value stays one argument. A name that is no setting name is a
+    ConfigurationError (it could otherwise smuggle in another option)."""
+    words = []
+    for name, value in settings.items():
+        if not _SETTING_NAME.fullmatch(name):
+            raise ConfigurationError(f"session_settings: {name!r} is not a setting name (letters, digits, '_' and "
+                                     f"'$', parts joined by '.', e.g. 'work_mem').")
+        words.append("-c " + re.sub(r"([\\\s])", r"\\\1", f"{name}={value}"))
+    return " ".join(words)
 
 
 def _masked(settings: dict) -> dict:

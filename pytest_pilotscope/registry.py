@@ -42,6 +42,7 @@ BUILT_IN: dict[str, Algorithm] = {
                       evaluation="algorithm_examples.Mscn.MscnPresetScheduler:evaluate_qerror"),
     "lero": Algorithm("algorithm_examples.Lero.LeroPresetScheduler:get_lero_preset_scheduler"),
     "truecard": Algorithm("algorithm_examples.true_cardinality:get_truecard_preset_scheduler"),
+    "index": Algorithm("algorithm_examples.Index.IndexPresetScheduler:get_index_preset_scheduler"),
     "knob": Algorithm("algorithm_examples.KnobTuning.KnobPresetScheduler:get_knob_preset_scheduler"),
 }
 

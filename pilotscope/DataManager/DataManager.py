@@ -22,6 +22,7 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from pilotscope.DataManager.TableVisitedTracker import TableVisitedTracker
+from pilotscope.DBController.PostgreSQLController import column_type
 from pilotscope.DataManager.tables import create_table_if_absent
 from pilotscope.errors import ConfigurationError, PilotScopeError
 from pilotscope.Factory.DBControllerFectory import DBControllerFactory
@@ -116,7 +117,7 @@ class DataManager:
         for column, value in column_2_value.items():
             if column not in existing:
                 self.db_controller.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} {}").format(
-                    sql.Identifier(table_name), sql.Identifier(column), sql.SQL(_column_type(value))))
+                    sql.Identifier(table_name), sql.Identifier(column), sql.SQL(column_type(value))))
                 existing.add(column)
         self._columns[table_name] = existing
 
@@ -141,14 +142,3 @@ class DataManager:
                     f"booleans, dicts or lists (JSON), or None.")
             converted[column] = value
         return converted
-
-
-def _column_type(value: Any) -> str:
-    """The column type for a stored value (a column first seen empty holds text)."""
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "bigint"
-    if isinstance(value, float):
-        return "double precision"
-    return "text"

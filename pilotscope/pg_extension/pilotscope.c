@@ -22,6 +22,8 @@
  *	  SET pilotscope.cards = 'a:10; a b:1e5; 1/c:3'   push row counts
  *	  SET pilotscope.record = off|rows|sql
  *	  SET pilotscope.enabled = on|off
+ *	  SET pilotscope.hidden_indexes = '16390, 16402'   plan without those
+ *	                                       indexes (ps_indexes.c)
  *
  * Known limits of doing this with stock PG15 hooks only (no core patch):
  *	- A join rel whose restriction list holds a pseudoconstant qual (no Vars,
@@ -293,7 +295,7 @@ parse_card_entry(char *entry, int pos, CardTmp *out)
 	return true;
 }
 
-static void *
+void *
 ps_guc_malloc(size_t size)
 {
 #if PG_VERSION_NUM >= 160000
@@ -513,6 +515,7 @@ _PG_init(void)
 
 	ps_planner_init();
 	ps_exec_init();
+	ps_indexes_init();
 }
 
 /* ---------------------------------------------------------------------

@@ -6,6 +6,7 @@
  * ps_planner.c  planner / set_rel_pathlist / set_join_pathlist hooks:
  *               cardinality injection and sub-plan recording (+ SQL deparse)
  * ps_exec.c     executor hooks timing the last top-level statement
+ * ps_indexes.c  pilotscope.hidden_indexes: indexes the planner plans without
  */
 #ifndef PILOTSCOPE_H
 #define PILOTSCOPE_H
@@ -82,6 +83,7 @@ extern PsCards *ps_cards;		/* NULL when the setting is empty */
 
 /* pilotscope.c */
 extern PsCards *ps_copy_cards(const PsCards *cards, MemoryContext cxt);
+extern void *ps_guc_malloc(size_t size);	/* for a GUC's "extra" */
 
 /* ps_planner.c */
 extern void ps_planner_init(void);
@@ -92,5 +94,8 @@ extern int	ps_last_result(PsSubplan **out);
 /* ps_exec.c */
 extern void ps_exec_init(void);
 extern bool ps_last_exec_time(double *seconds);
+
+/* ps_indexes.c */
+extern void ps_indexes_init(void);
 
 #endif							/* PILOTSCOPE_H */

@@ -174,7 +174,7 @@ def test_a_package_adds_an_algorithm_through_the_entry_point_group(bench, tmp_pa
     assert (tmp_path / "preset_called").exists()
     result.stdout.fnmatch_lines(["plainpg   stats_tiny   queries    3  failed 0  timed out 0  total *"])
     unknown = bench(test_nosuch_stats_tiny=module.replace('"plainpg"', '"nosuch"'))
-    assert "unknown algorithm 'nosuch'. Known: baseline, mscn, lero, truecard, knob, plainpg" in unknown.stdout.str() + unknown.stderr.str()
+    assert "unknown algorithm 'nosuch'. Known: baseline, mscn, lero, truecard, index, knob, plainpg" in unknown.stdout.str() + unknown.stderr.str()
 
 
 def test_a_malformed_database_url_is_a_usage_error_that_does_not_echo_it(bench):

@@ -8,7 +8,7 @@ import pytest
 
 from pilotscope.credentials import Secret, connection_uri, passfile_entry, read_password, write_passfile
 from pilotscope.errors import ConfigurationError
-from pilotscope.PilotConfig import DATABASE_URL_ENV, PostgreSQLConfig
+from pilotscope.PilotConfig import DATABASE_URL_ENV, PostgreSQLConfig, session_options
 
 PASSWORD = "Pw:with\\colon@and/slash"
 
@@ -43,6 +43,18 @@ def test_an_external_servers_password_reaches_libpq_only_through_a_private_passf
     assert kwargs == {"host": "db.example", "port": 6543, "user": "me", "dbname": "d"}
     assert stat.S_IMODE(passfile.stat().st_mode) == 0o600 and read_password(passfile) == PASSWORD
     assert config.uri() == "postgresql://me@db.example:6543/d"
+
+
+def test_session_settings_become_libpq_options_each_value_one_argument(monkeypatch):
+    assert session_options({"work_mem": "64MB", "my.note": "a b\\c -c x=1"}) == (
+        "-c work_mem=64MB -c my.note=a\\ b\\\\c\\ -c\\ x=1")
+    monkeypatch.setenv(DATABASE_URL_ENV, "postgresql://me@db.example/?options=-c%20geqo%3Doff")
+    config = PostgreSQLConfig(db="d")
+    config.session_settings = {"pilotscope.hidden_indexes": "1,2"}
+    assert config.connection_kwargs()["options"] == "-c geqo=off -c pilotscope.hidden_indexes=1,2"
+    for bad in ("x=y", "a b", "-c", "", "1st"):
+        with pytest.raises(ConfigurationError, match="not a setting name"):
+            session_options({bad: "1"})
 
 
 def test_a_database_url_gives_host_port_user_password_and_libpq_options(monkeypatch):
