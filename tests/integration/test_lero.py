@@ -138,7 +138,8 @@ def test_one_query_is_a_plan_round_trip_a_round_trip_per_candidate_backend_and_t
     assert len(main) == 3 and "pilotscope_subplans" in main[0] and "pilotscope_explain" in main[1]
     assert main[2].startswith("BEGIN") and FIVE_TABLE_SQL in main[2] and main[2].endswith("ROLLBACK")
     assert len(side) == 1 and "pilotscope_explain" in side[0], "the other half of the candidates, at the same time"
-    assert result.decision.cards and result.db_execution_time > 0
+    assert result.db_execution_time > 0
+    assert ("pilotscope.cards" in main[2]) == bool(result.decision.cards), "the decided cards travel with the query"
 
 
 def test_a_query_with_nothing_to_choose_runs_as_postgres_plans_it(lero, interactor):
