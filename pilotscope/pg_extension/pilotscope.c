@@ -27,6 +27,9 @@
  *	                                       "param", key "rels | outer rels")
  *	  SET pilotscope.cards_parameterized = on      every parameterized sub-plan
  *	                                       must have a pushed row count
+ *	  SET pilotscope.pin_cards = 'a:1; a b:7'      plan the top level in the shape
+ *	                                       of its plan with these cards (costed
+ *	                                       with pilotscope.cards)
  *
  * Known limits of doing this with stock PG15 hooks only (no core patch):
  *	- A join rel whose restriction list holds a pseudoconstant qual (no Vars,
@@ -101,9 +104,12 @@ PG_MODULE_MAGIC;
 bool		ps_enabled = true;
 int			ps_record_mode = PS_RECORD_OFF;
 PsCards    *ps_cards = NULL;
+PsCards    *ps_pin_cards = NULL;
 bool		ps_cards_parameterized = false;
 bool		ps_parameterized_subplans = false;
 static char *ps_cards_string = NULL;
+static char *ps_pin_cards_string = NULL;
+static const char *checked_setting = "pilotscope.cards";	/* named by the check hook's messages */
 
 static const struct config_enum_entry record_options[] = {
 	{"off", PS_RECORD_OFF, false},
@@ -198,7 +204,7 @@ static bool
 bad_entry(const char *entry)
 {
 	GUC_check_errmsg("invalid value for parameter \"%s\": \"%s\"",
-					 "pilotscope.cards", entry);
+					 checked_setting, entry);
 	return false;
 }
 
@@ -357,8 +363,31 @@ ps_guc_malloc(size_t size)
 #endif
 }
 
+static bool check_cards_value(char **newval, void **extra);
+
 static bool
 check_cards(char **newval, void **extra, GucSource source)
+{
+	checked_setting = "pilotscope.cards";
+	return check_cards_value(newval, extra);
+}
+
+static bool
+check_pin_cards(char **newval, void **extra, GucSource source)
+{
+	checked_setting = "pilotscope.pin_cards";
+	return check_cards_value(newval, extra);
+}
+
+static void
+assign_pin_cards(const char *newval, void *extra)
+{
+	ps_pin_cards = (PsCards *) extra;
+}
+
+/* Parse a pilotscope.cards-style value into one malloc'd PsCards (NULL when it has no entry) */
+static bool
+check_cards_value(char **newval, void **extra)
 {
 	char	   *copy;
 	char	   *piece;
@@ -541,6 +570,16 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   check_cards, assign_cards, NULL);
+
+	DefineCustomStringVariable("pilotscope.pin_cards",
+							   "Plan statements in the shape of their plan with these row counts.",
+							   "Same syntax as pilotscope.cards.  The top query level keeps the scans "
+							   "and joins chosen with these counts, costed with pilotscope.cards.",
+							   &ps_pin_cards_string,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   check_pin_cards, assign_pin_cards, NULL);
 
 	DefineCustomBoolVariable("pilotscope.cards_parameterized",
 							 "Require a pilotscope.cards row count for every parameterized sub-plan.",

@@ -6,6 +6,7 @@
  * ps_planner.c    planner / set_rel_pathlist / set_join_pathlist hooks:
  *                 cardinality injection and sub-plan recording
  * ps_count_sql.c  the SELECT count(*) text of a sub-plan
+ * ps_pin.c        planning a statement in the shape of another plan of it
  * ps_exec.c       executor hooks timing the last top-level statement
  */
 #ifndef PILOTSCOPE_H
@@ -116,6 +117,7 @@ extern int	ps_record_mode;
 extern PsCards *ps_cards;		/* NULL when the setting is empty */
 extern bool ps_cards_parameterized;	/* every parameterized sub-plan must be in ps_cards */
 extern bool ps_parameterized_subplans;	/* pilotscope_subplans() records them too */
+extern PsCards *ps_pin_cards;	/* pilotscope.pin_cards: NULL when empty */
 
 /* pilotscope.c */
 extern PsCards *ps_copy_cards(const PsCards *cards, MemoryContext cxt);
@@ -125,6 +127,16 @@ extern void ps_planner_init(void);
 extern PlannedStmt *ps_plan(Query *query, const char *query_string,
 							PsPlanRequest *request);
 extern int	ps_last_result(PsSubplan **out);
+
+extern void ps_rebuild_plain_rel(PlannerInfo *root, RelOptInfo *rel);
+
+/* ps_pin.c: plan a statement in the shape of its plan with other cards */
+typedef struct PsPin PsPin;
+extern PsPin *ps_pin_from_plan(PlannedStmt *pstmt);
+extern void ps_pin_scan(PsPin *pin, PlannerInfo *root, RelOptInfo *rel, Index rti,
+						RangeTblEntry *rte);
+extern RelOptInfo *ps_pin_join_search(PsPin *pin, PlannerInfo *root, List *initial_rels);
+extern void ps_pin_join_paths(PsPin *pin, RelOptInfo *joinrel, RelOptInfo *outerrel);
 
 /* ps_count_sql.c */
 extern char *ps_count_sql(PsSqlLevel *lv, Relids relids);

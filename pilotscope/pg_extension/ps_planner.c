@@ -189,6 +189,7 @@ typedef struct PsStmt
 	bool		record_param;	/* record parameterized sub-plans too */
 	bool		cards_parameterized;	/* every parameterized sub-plan must be pushed */
 	PsPlanRequest *request;		/* planned by ps_plan(), else NULL */
+	PsPin	   *pin;			/* plan the top level in this shape (pilotscope.pin_cards), or NULL */
 	bool		touched_table;	/* some level scans a plain relation */
 	int			next_block;
 	List	   *blocks;			/* PsBlock: PlannerInfo -> block number */
@@ -200,6 +201,8 @@ typedef struct PsStmt
 static PsStmt st;
 static int	planner_depth = 0;		/* of planner calls within the statement */
 static PsPlanRequest *pending_request = NULL;	/* for the next planner call */
+static PsCards *pending_cards = NULL;	/* the next statement's cards instead of pilotscope.cards */
+static bool capturing_pin = false;	/* planning a statement for its shape (pilotscope.pin_cards) */
 static MemoryContext last_cxt = NULL;	/* pilotscope_last() result */
 
 static PsSubplan *last_subs = NULL; /* in last_cxt */
@@ -323,8 +326,8 @@ fix_rel_rows(RelOptInfo *rel, double rows)
  * Rebuild a plain relation's paths after its rows changed: what the static
  * set_plain_rel_pathlist() + create_plain_partial_paths() in allpaths.c do.
  */
-static void
-rebuild_plain_rel(PlannerInfo *root, RelOptInfo *rel)
+void
+ps_rebuild_plain_rel(PlannerInfo *root, RelOptInfo *rel)
 {
 	Relids		required_outer = rel->lateral_relids;
 
@@ -840,7 +843,9 @@ ps_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 			if (created && lv->any_base_target &&
 				rte->rtekind == RTE_RELATION && !rte->inh &&
 				rte->relkind != RELKIND_FOREIGN_TABLE && rte->tablesample == NULL)
-				rebuild_plain_rel(root, rel);
+				ps_rebuild_plain_rel(root, rel);
+			if (st.pin != NULL && root->parent_root == NULL)
+				ps_pin_scan(st.pin, root, rel, rti, rte);
 			if (st.record_param)
 				record_ppis(lv, rel, rel->relids);
 			if ((int) rti < lv->nslots && lv->base_target[rti] >= 0)
@@ -897,7 +902,7 @@ ps_set_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 	if (hooks_act() && joinrel->reloptkind == RELOPT_JOINREL &&
 		(st.record != PS_RECORD_OFF || st.last_level == NULL ||
 		 st.last_level->sql.root != root || st.last_level->join_target != NULL ||
-		 st.last_level->param_target != NIL || st.cards_parameterized))
+		 st.last_level->param_target != NIL || st.cards_parameterized || st.pin != NULL))
 	{
 		bool		created;
 		PsLevel    *lv = get_level(root, &created);
@@ -922,6 +927,8 @@ ps_set_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 		if (st.record_param)
 			record_ppis(lv, joinrel, relids);
 		apply_param_targets(lv, joinrel, relids);
+		if (st.pin != NULL && root->parent_root == NULL)
+			ps_pin_join_paths(st.pin, joinrel, outerrel);
 	}
 
 	if (prev_set_join_pathlist_hook)
@@ -942,7 +949,9 @@ ps_join_search(PlannerInfo *root, int levels_needed, List *initial_rels)
 {
 	RelOptInfo *rel;
 
-	if (prev_join_search_hook)
+	if (st.pin != NULL && hooks_act() && root->parent_root == NULL)
+		rel = ps_pin_join_search(st.pin, root, initial_rels);
+	else if (prev_join_search_hook)
 		rel = prev_join_search_hook(root, levels_needed, initial_rels);
 	else if (enable_geqo && levels_needed >= geqo_threshold)
 		rel = geqo(root, levels_needed, initial_rels);
@@ -972,8 +981,11 @@ ps_join_search(PlannerInfo *root, int levels_needed, List *initial_rels)
  * hooks do not act on (nothing pushed, nothing recorded) gets no state.
  */
 static void
-stmt_begin(PsPlanRequest *request)
+stmt_begin(PsPlanRequest *request, PsPin *pin)
 {
+	PsCards    *cards = pending_cards ? pending_cards : ps_cards;
+
+	pending_cards = NULL;
 	memset(&st, 0, sizeof(st));
 	st.request = request;
 	if (!ps_enabled)
@@ -983,16 +995,17 @@ stmt_begin(PsPlanRequest *request)
 		st.record = request->with_sql ? PS_RECORD_SQL : PS_RECORD_ROWS;
 		st.record_param = request->with_param;
 	}
-	else
+	else if (!capturing_pin)
 		st.record = ps_record_mode;
-	st.cards_parameterized = ps_cards_parameterized;
-	if (ps_cards == NULL && st.record == PS_RECORD_OFF && !st.cards_parameterized)
+	st.cards_parameterized = ps_cards_parameterized && !capturing_pin;
+	st.pin = pin;
+	if (cards == NULL && st.record == PS_RECORD_OFF && !st.cards_parameterized && pin == NULL)
 		return;
 
 	st.active = true;
 	st.cxt = AllocSetContextCreate(CurrentMemoryContext, "pilotscope statement",
 								   ALLOCSET_DEFAULT_SIZES);
-	st.cards = ps_copy_cards(ps_cards, st.cxt);
+	st.cards = ps_copy_cards(cards, st.cxt);
 	if (st.record != PS_RECORD_OFF)
 	{
 		HASHCTL		ctl;
@@ -1089,6 +1102,37 @@ stmt_end(void)
 	}
 }
 
+static PlannedStmt *ps_planner(Query *parse, const char *query_string, int cursorOptions,
+							   ParamListInfo boundParams);
+
+/*
+ * The shape to pin a statement to: its plan with pilotscope.pin_cards as the
+ * cards, planned as a statement of its own (nothing recorded).
+ */
+static PsPin *
+capture_pin(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
+{
+	int			depth = planner_depth;
+	PlannedStmt *shape;
+
+	pending_cards = ps_pin_cards;
+	capturing_pin = true;
+	planner_depth = 0;
+	PG_TRY();
+	{
+		/* the planner scribbles on its input */
+		shape = ps_planner(copyObject(parse), query_string, cursorOptions, boundParams);
+	}
+	PG_FINALLY();
+	{
+		capturing_pin = false;
+		pending_cards = NULL;
+		planner_depth = depth;
+	}
+	PG_END_TRY();
+	return ps_pin_from_plan(shape);
+}
+
 /*
  * planner_hook.  A statement starts at the outermost planner call, or at the
  * call ps_plan() makes (then the statement being planned, if any, is saved
@@ -1105,11 +1149,14 @@ ps_planner(Query *parse, const char *query_string, int cursorOptions,
 	PsStmt		outer_st = st;
 	int			outer_depth = planner_depth;
 	PlannedStmt *result;
+	PsPin	   *pin = NULL;
 
 	pending_request = NULL;
+	if (starts && ps_enabled && ps_pin_cards != NULL && !capturing_pin)
+		pin = capture_pin(parse, query_string, cursorOptions, boundParams);
 	if (starts)
 	{
-		stmt_begin(request);
+		stmt_begin(request, pin);
 		planner_depth = 0;
 	}
 	planner_depth++;

@@ -50,8 +50,8 @@ FUNCTIONS = [
 MALFORMED = ["u", "u:abc", ":", "u:-1", "u:nan", "u:inf", "u:1e999", "u:1; u:2", "u u:3", "99999999/u:1",
              "u:", "1/:4", "u:0x10", "ü:1", "u:1;;;;p:2", "u:1e-400", "u |:1", "| u:1", "u | p | b:1", "u | u:1",
              "u|p:1", "1/u | :2"]
-SETTINGS = ["pilotscope.cards", "pilotscope.record", "pilotscope.enabled", "pilotscope.parameterized_subplans",
-            "pilotscope.cards_parameterized"]
+SETTINGS = ["pilotscope.cards", "pilotscope.pin_cards", "pilotscope.record", "pilotscope.enabled",
+            "pilotscope.parameterized_subplans", "pilotscope.cards_parameterized"]
 SETTING_VALUES = {"pilotscope.record": ["off", "rows", "sql", "bogus"], "pilotscope.enabled": ["on", "off", "maybe"],
                   "pilotscope.parameterized_subplans": ["on", "off", "2"],
                   "pilotscope.cards_parameterized": ["on", "off", "x"]}
@@ -147,7 +147,7 @@ class Fuzzer:
         kind = self.rng.choice(["set", "set", "fold", "pull", "explain", "fail"])
         if kind == "set":
             name = self.rng.choice(SETTINGS)
-            value = self.cards(sql) if name == "pilotscope.cards" else self.rng.choice(SETTING_VALUES[name])
+            value = self.cards(sql) if name.endswith("cards") else self.rng.choice(SETTING_VALUES[name])
             call = f"pg_temp.fz_set({self.quote(name)}, {self.quote(value)})"
         elif kind == "fold":
             call = f"pg_temp.fz_fold({self.quote(self.cards(sql))})"
@@ -172,6 +172,8 @@ class Fuzzer:
                                        2):
             self.run(f"SET {setting}")
         self.run("SET pilotscope.cards = %s", (self.cards(sql),))
+        if self.rng.random() < 0.2:  # plan in the shape chosen with other cards
+            self.run("SET pilotscope.pin_cards = %s", (self.cards(sql),))
         planned = sql
         if self.rng.random() < 0.5:
             planned += (" AND " if " WHERE " in sql else " WHERE ") + self.mutator(self.rng.choice(aliases), sql)
