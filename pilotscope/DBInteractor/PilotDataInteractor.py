@@ -34,6 +34,8 @@ CARDS_SETTING = "pilotscope.cards"
 CARDS_PARAMETERIZED_SETTING = "pilotscope.cards_parameterized"
 # pilotscope_subplans() also returns the parameterized sub-plans
 PULL_PARAMETERIZED_SETTING = "pilotscope.parameterized_subplans"
+# plan in the shape of the plan chosen with these cards (costed with pilotscope.cards)
+PIN_CARDS_SETTING = "pilotscope.pin_cards"
 _GUC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*")
 # knobs a session can set (pg_settings.context); others take a server restart
 _SESSION_CONTEXTS = {"user", "superuser"}
@@ -240,6 +242,14 @@ class PilotDataInteractor:
         """
         (rows,) = self._in_transaction([_subplans_statement(self.connection, sql, with_sql)], {}, timeout)
         return [SubPlan(*row) for row in rows]
+
+    def explain(self, sql: str, settings: Mapping[str, str] | None = None, timeout: float | None = None) -> dict:
+        """Plan the query without executing it: its EXPLAIN (FORMAT JSON) with `settings` (GUC → value).
+
+        One round trip; registered pushes and pulls are left for the next `execute`.
+        """
+        (rows,) = self._in_transaction(["EXPLAIN (FORMAT JSON) " + sql], settings or {}, timeout)
+        return rows[0][0][0]
 
     def execute(self, sql: str, is_reset: bool = True, *, timeout: float | None = None,
                 settings: Mapping[str, str] | None = None) -> PilotTransData:
