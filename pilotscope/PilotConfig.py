@@ -42,9 +42,14 @@ class PostgreSQLConfig(PilotConfig):
     def __init__(self, db: str = "stats_tiny", host: str | None = None, port: int | str | None = None,
                  user: str | None = None, pwd: str | None = None, *, db_host: str | None = None,
                  db_port: int | str | None = None, db_user: str | None = None, db_user_pwd: str | None = None,
-                 sql_execution_timeout: float = 300.0) -> None:
+                 sql_execution_timeout: float = 300.0, pilotscope_core_host: str = "localhost",
+                 once_request_timeout: float = 300.0) -> None:
         __tracebackhide__ = True  # pytest would print this frame's arguments, the password among them
         super().__init__(db=db, sql_execution_timeout=sql_execution_timeout)
+        # PilotScope's address for data its database pushes over HTTP, and how long to wait for them; kept so
+        # PilotScope code runs, though here pulled data come back on the query's own connection
+        self.pilotscope_core_host = pilotscope_core_host
+        self.once_request_timeout = once_request_timeout
         self.db_host = host or db_host
         self.db_port = _valid_port(next((p for p in (port, db_port) if p is not None), 5432))
         self.db_user = user or db_user or "postgres"

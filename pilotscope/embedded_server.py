@@ -135,7 +135,8 @@ class EmbeddedServer:
                        check=True, capture_output=True)
         return pwd.getpwnam(new)
 
-    def _run(self, cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    def run_as_owner(self, cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+        """Run a command (no shell) as the cluster's OS user, capturing its text output."""
         user = self._server_user()
         env = {**os.environ, "LC_ALL": "C.UTF-8"}
         if user is not None:
@@ -165,24 +166,32 @@ class EmbeddedServer:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     # -------------------------------------------------------- user settings
+    def read_settings(self) -> bytes:
+        """The knobs written with ALTER SYSTEM, as the file the server reads them from."""
+        return self.settings_file.read_bytes()
+
+    def write_settings(self, content: bytes) -> None:
+        """Replace that file (atomically: a server starting meanwhile reads the old or the new one whole).
+
+        It takes effect at the next start; ALTER SYSTEM reads the file anew, so it sees this content.
+        """
+        user = self._server_user()
+        write_atomically(self.settings_file, content, mode=0o600,
+                         owner=None if user is None else (user.pw_uid, user.pw_gid))
+
     def backup_settings(self) -> None:
-        """Keep a copy of the knobs written with ALTER SYSTEM, for `restore_settings`."""
-        write_atomically(self.settings_backup, self.settings_file.read_bytes(), mode=0o600)
+        """Keep a copy of the knobs, for `restore_settings`."""
+        write_atomically(self.settings_backup, self.read_settings(), mode=0o600)
 
     def restore_settings(self) -> None:
-        """Put back, byte for byte, the knobs `backup_settings` kept; the server reads them at its next start.
-
-        The file is replaced atomically, so a server starting meanwhile reads the old or the new file whole.
-        """
+        """Put back, byte for byte, the knobs `backup_settings` kept; the server reads them at its next start."""
         try:
             content = self.settings_backup.read_bytes()
         except FileNotFoundError:
             raise ServerStartError(
                 f"No backed-up server settings to restore ({self.settings_backup} is missing): back them up first "
                 f"with the controller's backup_config() (or config.enable_deep_control_local()).") from None
-        user = self._server_user()
-        write_atomically(self.settings_file, content, mode=0o600,
-                         owner=None if user is None else (user.pw_uid, user.pw_gid))
+        self.write_settings(content)
 
     # ---------------------------------------------------------------- set-up
     def _initdb(self, pg: extension_installer.PgInstallation, password: Secret) -> None:
@@ -196,14 +205,14 @@ class EmbeddedServer:
         if user is not None:
             os.chown(pwfile, user.pw_uid, user.pw_gid)
         pwfile.chmod(0o600)
-        probe = self._run(["test", "-w", str(self.run_dir)])
+        probe = self.run_as_owner(["test", "-w", str(self.run_dir)])
         if probe.returncode != 0:
             raise ServerStartError(
                 f"The server user {user.pw_name if user else '?'} cannot reach {self.run_dir} "
                 f"(a parent folder is not searchable by it). Set PILOTSCOPE_HOME to a folder it can reach, "
                 f"e.g. `export PILOTSCOPE_HOME=/var/tmp/pilotscope`.")
         try:
-            result = self._run([str(pg.bindir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
+            result = self.run_as_owner([str(pg.bindir / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
                                 "--auth-local=scram-sha-256", "--auth-host=scram-sha-256",
                                 f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C.UTF-8"])
         finally:
@@ -256,7 +265,7 @@ class EmbeddedServer:
         if port is None:
             return False
         pg = extension_installer.pg_installation()
-        ready = self._run([str(pg.bindir / "pg_isready"), "-q", "-h", HOST, "-p", str(port), "-t", "5"])
+        ready = self.run_as_owner([str(pg.bindir / "pg_isready"), "-q", "-h", HOST, "-p", str(port), "-t", "5"])
         return ready.returncode == 0
 
     def _stop_locked(self, pg: extension_installer.PgInstallation) -> None:
@@ -264,10 +273,10 @@ class EmbeddedServer:
             self._remove_stale_pid_file()
             return
         stop = [str(pg.bindir / "pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", "stop"]
-        result = self._run([*stop, "-m", "fast"])
+        result = self.run_as_owner([*stop, "-m", "fast"])
         if result.returncode != 0 and "does not shut down" in result.stderr:
             # a fast shutdown can hang in crash recovery; the data are reloadable caches, so stop at once
-            result = self._run([*stop, "-m", "immediate"])
+            result = self.run_as_owner([*stop, "-m", "immediate"])
         if result.returncode != 0 and "Is server running?" not in result.stderr:
             raise ServerStartError(f"pg_ctl stop failed:\n{result.stderr.strip()}")
 
@@ -305,7 +314,7 @@ class EmbeddedServer:
             if user is not None:
                 os.chown(conf_path, user.pw_uid, user.pw_gid)
             self._remove_stale_pid_file()
-            result = self._run([str(pg.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
+            result = self.run_as_owner([str(pg.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(self.log_file),
                                 "-w", "-t", "120", "start"])
             if result.returncode != 0:
                 raise ServerStartError(

@@ -22,7 +22,7 @@ class ExtensionMissingError(PilotScopeError):
 
 
 class ExtensionBuildError(PilotScopeError):
-    """The pilotscope extension cannot be built or installed here."""
+    """An extension (pilotscope, or one it relies on such as hypopg) cannot be built or installed here."""
 
 
 class ServerStartError(PilotScopeError):

@@ -92,6 +92,30 @@ def server_changes_in_apt_plan(simulation: str) -> list[str]:
     return changes
 
 
+def _apt_install_keeping_server(package: str, what: str) -> None:
+    """`apt-get install package` (a `name=version` pin or a name), refused when apt's plan would
+    upgrade, downgrade or remove the installed server or libpq: stops with what to run instead."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, text=True)
+    plan = subprocess.run(["apt-get", "install", "-s", "-y", package], env=env, capture_output=True, text=True)
+    changes = server_changes_in_apt_plan(plan.stdout)
+    if plan.returncode != 0 or changes:
+        why = (f"it would change the installed server: {'; '.join(changes)}" if changes
+               else f"apt cannot install {package}: {plan.stderr.strip()[-500:]}")
+        raise ExtensionBuildError(
+            f"{what} set-up will not install {package}, since {why}. Install a build of it matching the "
+            f"installed server, or upgrade the server together with it on purpose (then `pilotscope db stop`), "
+            f"then run the set-up again.")
+    result = subprocess.run(["apt-get", "install", "-y", "-qq", package], env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ExtensionBuildError(f"`apt-get install {package}` failed:\n{result.stderr.strip()[-2000:]}")
+
+
+def _can_apt_install(pg: PgInstallation) -> bool:
+    """Whether set-up may install packages itself: as root, with apt, beside a Debian-packaged server."""
+    return os.geteuid() == 0 and shutil.which("apt-get") is not None and installed_server_package(pg) is not None
+
+
 def ensure_server_headers(pg: PgInstallation) -> None:
     """Install the server headers of exactly the installed server's version, never changing the server.
 
@@ -105,31 +129,31 @@ def ensure_server_headers(pg: PgInstallation) -> None:
     server = installed_server_package(pg)
     manual = (f"Install them for the installed server's version, e.g. `sudo apt-get install "
               f"{dev_package}={server[1]}`" if server else f"Install them, e.g. `sudo apt-get install {dev_package}`")
-    if os.geteuid() == 0 and shutil.which("apt-get") and server:
-        pinned = f"{dev_package}={server[1]}"
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, text=True)
-        plan = subprocess.run(["apt-get", "install", "-s", "-y", pinned], env=env, capture_output=True, text=True)
-        changes = server_changes_in_apt_plan(plan.stdout)
-        if plan.returncode != 0 or changes:
-            why = (f"it would change the installed server: {'; '.join(changes)}" if changes
-                   else f"apt cannot install {pinned}: {plan.stderr.strip()[-500:]}")
-            raise ExtensionBuildError(
-                f"The PostgreSQL {pg.major} server headers are missing ({pg.includedir_server}/postgres.h) and "
-                f"set-up will not install them, since {why}. Either install headers matching the server "
-                f"({server[0]} {server[1]}), or upgrade the server and its headers together on purpose "
-                f"(`sudo apt-get install {server[0]} {dev_package}`, then `pilotscope db stop`), "
-                f"then run the set-up again.")
-        result = subprocess.run(["apt-get", "install", "-y", "-qq", pinned], env=env, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise ExtensionBuildError(
-                f"`apt-get install {pinned}` failed while installing the PostgreSQL server headers:\n"
-                f"{result.stderr.strip()[-2000:]}")
+    missing = f"The PostgreSQL {pg.major} server headers are missing ({pg.includedir_server}/postgres.h)"
+    if _can_apt_install(pg):
+        _apt_install_keeping_server(f"{dev_package}={server[1]}", f"{missing}, and")
         if (pg.includedir_server / "postgres.h").exists():
             return
-    raise ExtensionBuildError(
-        f"The PostgreSQL {pg.major} server headers are missing ({pg.includedir_server}/postgres.h), "
-        f"so the pilotscope extension cannot be built. {manual}, then run the set-up again.")
+    raise ExtensionBuildError(f"{missing}, so the pilotscope extension cannot be built. {manual}, then run the "
+                              f"set-up again.")
+
+
+def ensure_hypopg(pg: PgInstallation | None = None) -> None:
+    """Install hypopg (hypothetical indexes) for the installed server when missing, never changing the server.
+
+    Its package is built for the server's major version, so it is not pinned; apt's plan is checked instead.
+    """
+    pg = pg or pg_installation()
+    if (pg.sharedir / "extension" / "hypopg.control").exists():
+        return
+    package = f"postgresql-{pg.major}-hypopg"
+    missing = f"hypopg, which simulated indexes need, is not installed for PostgreSQL {pg.major}"
+    if _can_apt_install(pg):
+        _apt_install_keeping_server(package, f"{missing}, and")
+        if (pg.sharedir / "extension" / "hypopg.control").exists():
+            return
+    raise ExtensionBuildError(f"{missing}. Install it, e.g. `sudo apt-get install {package}`, or build it from "
+                              f"https://github.com/HypoPG/hypopg with PG_CONFIG={pg.pg_config}; then try again.")
 
 
 def file_digest(path: Path) -> str | None:

@@ -2,7 +2,8 @@
 
 The queries are built by `query_generation` (pure) from the dataset's own workloads' join graph and filter
 columns; this module does what needs the database: sample literals from the data and time each
-candidate on plain PostgreSQL (a plain session, no pilotscope steering) under a statement timeout.
+candidate on plain PostgreSQL (plain sessions, no pilotscope steering, two candidates at once) under a
+statement timeout.
 
 Determinism: for a given loaded dataset (its checksum), seed and parameters, the *candidates* are always
 the same: each table count has its own random stream seeded by (seed, size), and literals are drawn from
@@ -28,6 +29,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator
 
 from pilotscope import collection_cache, db
@@ -44,6 +46,7 @@ CACHE_DIR_ENV = "PILOTSCOPE_WORKLOAD_CACHE"
 WORKLOAD_PREFIX = "generated:"
 MIN_TIME = 0.02
 SMALL_DATASET_ROWS = 100_000
+TIMING_CONNECTIONS = 2  # candidates timed at once (see CandidateTimer)
 QUANTILES = 101  # literals are drawn from these quantiles of a column (0 %, 1 %, ..., 100 %)
 _WORKLOAD_NAME = re.compile(r"generated:(\d{1,9})")
 
@@ -198,8 +201,35 @@ class LiteralSampler:
         return self._values[key]
 
 
+class CandidateTimer:
+    """Plain PostgreSQL's wall-clock time and COUNT(*) of candidates, `TIMING_CONNECTIONS` at once.
+
+    Each candidate runs alone on its own connection (autocommit, the window's statement timeout), so
+    a batch takes as long as its slowest member: a candidate that times out no longer holds up the
+    others, which is most of what generating costs (a rejected-as-too-slow candidate runs the whole
+    `max_time`). The server runs no parallel workers, so each query has a core of its own on a
+    2-core machine; the times are those of a server as busy as the benchmarks' own runs.
+    """
+
+    def __init__(self, first_conn, open_connection: Callable[[], object], max_time: float) -> None:
+        self.connections = [first_conn] + [open_connection() for _ in range(TIMING_CONNECTIONS - 1)]
+        self._owned = self.connections[1:]
+        for conn in self.connections:
+            with conn.cursor() as cur:
+                cur.execute("SET statement_timeout = %s", (db.statement_timeout_ms(max_time),))
+        self._pool = ThreadPoolExecutor(max_workers=len(self.connections), thread_name_prefix="workload-timing")
+
+    def time_all(self, sqls: list[str]) -> list[tuple[float, int | None]]:
+        """(seconds, rows) per query in order; rows None when the statement timed out."""
+        return list(self._pool.map(_time, self.connections[:len(sqls)], sqls))
+
+    def close(self) -> None:
+        self._pool.shutdown()
+        for conn in self._owned:
+            conn.close()
+
+
 def _time(conn, sql: str) -> tuple[float, int | None]:
-    """Plain PostgreSQL's wall-clock time and COUNT(*) of one query; None rows on a statement timeout."""
     import psycopg2.errors
     started = time.perf_counter()
     with conn.cursor() as cur:
@@ -207,7 +237,6 @@ def _time(conn, sql: str) -> tuple[float, int | None]:
             cur.execute(sql)
             rows = cur.fetchone()[0]
         except psycopg2.errors.QueryCanceled:
-            conn.rollback()
             return time.perf_counter() - started, None
     return time.perf_counter() - started, int(rows)
 
@@ -269,7 +298,7 @@ def generate(dataset: str, config, seed: int, params: GenerationParams | None = 
         key = collection_cache.cache_key(CACHE_NAME, fingerprint, workload_sums, seed=seed,
                                          version=GENERATOR_VERSION, **asdict(params))
         if not fingerprint:
-            return _generate(dataset, conn, seed, params, report)
+            return _generate(dataset, conn, lambda: db.connect(config, autocommit=True), seed, params, report)
         path = cache_dir() / f"{key}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path.with_suffix(".lock"), "w") as lock:
@@ -278,14 +307,15 @@ def generate(dataset: str, config, seed: int, params: GenerationParams | None = 
                 return GeneratedWorkload.from_json(json.loads(path.read_text()))
             except (FileNotFoundError, ValueError, KeyError, TypeError):
                 pass  # absent or unreadable: generated again
-            workload = _generate(dataset, conn, seed, params, report)
+            workload = _generate(dataset, conn, lambda: db.connect(config, autocommit=True), seed, params, report)
             write_atomically(path, json.dumps(workload.to_json(), indent=1).encode(), mode=0o644)
             return workload
     finally:
         conn.close()
 
 
-def _generate(dataset: str, conn, seed: int, params: GenerationParams, report: Progress) -> GeneratedWorkload:
+def _generate(dataset: str, conn, open_connection: Callable[[], object], seed: int, params: GenerationParams,
+              report: Progress) -> GeneratedWorkload:
     started = time.perf_counter()
     schema = dataset_schema(dataset, conn)
     largest = min(params.max_tables, schema.largest_tree())
@@ -293,8 +323,6 @@ def _generate(dataset: str, conn, seed: int, params: GenerationParams, report: P
         raise PilotScopeError(f"Dataset {dataset!r}'s join graph connects at most {schema.largest_tree()} tables; "
                               f"cannot generate queries of {params.min_tables}-{params.max_tables} tables.")
     seen = _workload_texts(dataset)
-    with conn.cursor() as cur:
-        cur.execute("SET statement_timeout = %s", (db.statement_timeout_ms(params.max_time),))
     sampler = LiteralSampler(conn)
     sizes = list(range(params.min_tables, largest + 1))
     wanted = split_sizes(params.count, sizes)
@@ -305,44 +333,57 @@ def _generate(dataset: str, conn, seed: int, params: GenerationParams, report: P
     def reject(size: int, reason: str) -> None:
         workload.rejected[size][reason] = workload.rejected[size].get(reason, 0) + 1
 
-    def fill(size: int, target: int, budget: int) -> None:
-        for _ in range(budget):
-            if len(kept[size]) >= target:
-                return
+    def next_batch(size: int, room: int, budget: int) -> list[str]:
+        """Up to `room` candidates worth timing, in stream order, spending at most `budget` tries."""
+        batch: list[str] = []
+        while len(batch) < room and budget > 0:
             sql = next(streams[size])
+            budget -= 1
             workload.tried[size] += 1
             if sql is None:
                 reject(size, "unbuildable")
-                continue
-            if normalise(sql) in seen:
+            elif normalise(sql) in seen:
                 reject(size, "duplicate")
-                continue
-            seen.add(normalise(sql))
-            seconds, rows = _time(conn, sql)
-            if rows is None:
-                reject(size, "too slow")
-                report(f"size {size}: a candidate timed out after {params.max_time:g} s")
-            elif seconds > params.max_time:
-                reject(size, "too slow")
-            elif seconds < params.min_time:
-                reject(size, "too fast")
-            elif rows == 0 and not params.keep_empty:
-                reject(size, "empty")
             else:
-                kept[size].append(GeneratedQuery(sql, size, round(seconds, 6), rows))
+                seen.add(normalise(sql))
+                batch.append(sql)
+        return batch
 
-    for size in sizes:
-        fill(size, wanted[size], wanted[size] * params.attempts_per_query)
-        report(f"size {size}: {len(kept[size])}/{wanted[size]} kept of {workload.tried[size]} tried "
-               f"({time.perf_counter() - started:.0f} s so far)")
-    short = params.count - sum(len(k) for k in kept.values())
-    for size in sizes:  # sizes that fell short are made up by the others, smallest first, in the same streams
-        if short <= 0:
-            break
-        if len(kept[size]) >= wanted[size]:  # it filled its share, so it is likely to give more
-            before = len(kept[size])
-            fill(size, before + short, short * params.attempts_per_query)
-            short -= len(kept[size]) - before
+    def judge(size: int, sql: str, seconds: float, rows: int | None) -> None:
+        if rows is None or seconds > params.max_time:
+            reject(size, "too slow")
+        elif seconds < params.min_time:
+            reject(size, "too fast")
+        elif rows == 0 and not params.keep_empty:
+            reject(size, "empty")
+        else:
+            kept[size].append(GeneratedQuery(sql, size, round(seconds, 6), rows))
+
+    def fill(size: int, target: int, budget: int) -> None:
+        """Time candidates of `size`, never more at once than the queries still wanted, until `target` are kept."""
+        spent = workload.tried[size]
+        while len(kept[size]) < target and workload.tried[size] - spent < budget:
+            room = min(len(timer.connections), target - len(kept[size]))
+            batch = next_batch(size, room, budget - (workload.tried[size] - spent))
+            for sql, (seconds, rows) in zip(batch, timer.time_all(batch)):
+                judge(size, sql, seconds, rows)
+
+    timer = CandidateTimer(conn, open_connection, params.max_time)
+    try:
+        for size in sizes:
+            fill(size, wanted[size], wanted[size] * params.attempts_per_query)
+            report(f"size {size}: {len(kept[size])}/{wanted[size]} kept of {workload.tried[size]} tried "
+                   f"({time.perf_counter() - started:.0f} s so far)")
+        short = params.count - sum(len(k) for k in kept.values())
+        for size in sizes:  # sizes that fell short are made up by the others, smallest first, in the same streams
+            if short <= 0:
+                break
+            if len(kept[size]) >= wanted[size]:  # it filled its share, so it is likely to give more
+                before = len(kept[size])
+                fill(size, before + short, short * params.attempts_per_query)
+                short -= len(kept[size]) - before
+    finally:
+        timer.close()
     workload.queries = [q for size in sizes for q in kept[size]]
     workload.seconds = round(time.perf_counter() - started, 1)
     return workload

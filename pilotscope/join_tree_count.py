@@ -52,7 +52,7 @@ def plan_count(count_sql: str) -> CountStatement:
         relations, conjuncts = _parse(count_sql)
         if len(relations) == 1:
             return CountStatement(count_sql, SINGLE_TABLE)
-        return CountStatement(_rewrite(relations, conjuncts, _Subqueries(relations)), JOIN_TREE)
+        return CountStatement(_rewrite(relations, _classes(relations, conjuncts), _Subqueries(relations)), JOIN_TREE)
     except NotRewritable as why:
         return CountStatement(count_sql, FALLBACK, str(why))
 
@@ -61,14 +61,26 @@ def batch_count_sql(count_sqls: Sequence[str]) -> str:
     """One statement whose single row holds the count of each of `count_sqls`, in order.
 
     The sub-plans of one query share their relations and filters, so their grouped subqueries
-    recur: each distinct one becomes a CTE, computed once however many counts join it.
+    recur: each distinct one becomes a CTE, computed once however many counts join it. Sub-plans
+    that are stars (every relation joined on one key of one equivalence class, as most of a
+    STATS query's sub-plans are) are all counted from one table per class of the batch: each
+    relation's grouped counts side by side per key value, so that a star's count is the sum over
+    the key values of the product of its relations' columns, one scan for all of them instead of
+    a hash join per sub-plan.
     Raises NotRewritable when one of them has no join-tree form (count it on its own).
     """
     parsed = [_parse(count_sql) for count_sql in count_sqls]
     subqueries = _Subqueries({name for relations, _ in parsed for relation in relations.values()
                               for name in (relation.alias, relation.table.name)}, shared=True)
-    counts = [_rewrite(relations, conjuncts, subqueries) for relations, conjuncts in parsed]
-    return subqueries.with_clause() + "SELECT " + ", ".join(f"({count})" for count in counts)
+    stars = _StarTables(subqueries)
+    counts: list[str | int] = []  # the SQL of a count, or the number of a star
+    for relations, conjuncts in parsed:
+        classes = _classes(relations, conjuncts)
+        members = _star_members(relations, classes)
+        counts.append(stars.add(members) if members else _rewrite(relations, classes, subqueries))
+    star_counts = stars.counts()
+    return subqueries.with_clause() + "SELECT " + ", ".join(
+        f"({star_counts[count] if isinstance(count, int) else count})" for count in counts)
 
 
 def _parse(count_sql: str) -> tuple[dict[str, _Relation], list[exp.Expression]]:
@@ -128,8 +140,8 @@ class _Key(NamedTuple):
     sql: str  # the key expression, qualified by the alias
 
 
-def _rewrite(relations: dict[str, _Relation], conjuncts: list[exp.Expression], subqueries: "_Subqueries") -> str:
-    """The count as nested grouped subqueries along a join tree (one product per connected part)."""
+def _classes(relations: dict[str, _Relation], conjuncts: list[exp.Expression]) -> list[list[_Key]]:
+    """The equivalence classes of the equi-joins; every other conjunct becomes its relation's filter."""
     equalities: list[tuple[_Key, _Key]] = []
     for conjunct in conjuncts:
         aliases = _aliases(conjunct, relations) or {next(iter(relations))}  # a constant: any one relation
@@ -142,9 +154,79 @@ def _rewrite(relations: dict[str, _Relation], conjuncts: list[exp.Expression], s
         for keys in _by_alias(members).values():
             relations[keys[0].alias].filters += [sqlglot.parse_one(f"{keys[0].sql} = {key.sql}", read="postgres")
                                                  for key in keys[1:]]
+    return classes
+
+
+def _rewrite(relations: dict[str, _Relation], classes: list[list[_Key]], subqueries: "_Subqueries") -> str:
+    """The count as nested grouped subqueries along a join tree (one product per connected part)."""
     tree = _join_tree(list(relations), [set(_by_alias(members)) for members in classes])
     parts = [_subtree_sql(root, None, tree, classes, relations, subqueries) for root in _roots(tree)]
     return parts[0] if len(parts) == 1 else "SELECT " + " * ".join(f"({part})::numeric" for part in parts)
+
+
+def _star_members(relations: dict[str, _Relation], classes: list[list[_Key]]) -> list[tuple[_Key, str]] | None:
+    """(key, grouped relation SQL) per relation when the join is a star on one class, else None."""
+    if len(relations) < 2 or len(classes) != 1:
+        return None
+    by_alias = _by_alias(classes[0])
+    if set(by_alias) != set(relations):
+        return None
+    return [(keys[0], _grouped_sql(relations[alias], [keys[0].sql])) for alias, keys in by_alias.items()]
+
+
+class _StarTables:
+    """Star counts of a batch, from one side-by-side table of grouped counts per class of keys.
+
+    The classes are those of all the batch's stars together (the sub-plans of one query name the
+    same relations by the same aliases), so one table serves every star over that key: its rows
+    are the key values, its columns each relation's count of rows with that value (0 for none),
+    and a star's count is the sum of the products of its relations' columns. Those are float8, not
+    numeric (a quarter of the batch time on STATS's training queries): exact below 2**53 rows, and
+    within a relative 1e-15 above, far finer than any estimate it is compared with.
+    """
+
+    def __init__(self, subqueries: "_Subqueries") -> None:
+        self.subqueries = subqueries
+        self.parent: dict[_Key, _Key] = {}
+        self.stars: list[list[tuple[_Key, str]]] = []  # each star: (key, its relation's grouped CTE)
+
+    def _find(self, key: _Key) -> _Key:
+        self.parent.setdefault(key, key)
+        while self.parent[key] != key:
+            key = self.parent[key]
+        return key
+
+    def add(self, members: list[tuple[_Key, str]]) -> int:
+        """Register a star (key, grouped relation SQL per relation); its number in the batch."""
+        named = [(key, self.subqueries.add(grouped)[1]) for key, grouped in members]
+        for (key, _), (other, _) in zip(named, named[1:]):
+            self.parent[self._find(key)] = self._find(other)
+        self.stars.append(named)
+        return len(self.stars) - 1
+
+    def counts(self) -> list[str]:
+        """Per star, in order, the SQL of its count; the class tables become CTEs of the batch."""
+        columns: dict[_Key, list[str]] = {}  # class root -> its relations' grouped CTEs
+        products: dict[_Key, list[str]] = {}
+        where: list[tuple[_Key, int]] = []
+        for star in self.stars:
+            root = self._find(star[0][0])
+            ctes = columns.setdefault(root, [])
+            ctes += [cte for _, cte in star if cte not in ctes]
+            products.setdefault(root, []).append(" * ".join(f"c{ctes.index(cte)}" for _, cte in star))
+            where.append((root, len(products[root]) - 1))
+        names = {root: self.subqueries.add(_star_table_sql(ctes, products[root]))[1] for root, ctes in columns.items()}
+        return [f"SELECT s{index} FROM {names[root]}" for root, index in where]
+
+
+def _star_table_sql(ctes: list[str], products: list[str]) -> str:
+    """One row: the sum over the key values of each product of the relations' per-value counts."""
+    rows = " UNION ALL ".join("SELECT k0, " + ", ".join(f"{'n' if i == j else '0'}::float8 AS c{j}"
+                                                        for j in range(len(ctes))) + f" FROM {cte}"
+                              for i, cte in enumerate(ctes))
+    per_value = ", ".join(f"sum(c{j}) AS c{j}" for j in range(len(ctes)))
+    sums = ", ".join(f"coalesce(sum({product}), 0) AS s{i}" for i, product in enumerate(products))
+    return f"SELECT {sums} FROM (SELECT {per_value} FROM ({rows}) AS u GROUP BY k0) AS w"
 
 
 def _equi_join(conjunct: exp.Expression, relations: dict[str, _Relation]) -> tuple[_Key, _Key]:
@@ -292,6 +374,18 @@ def _edge_keys(left: str, right: str, classes: list[list[_Key]]) -> list[tuple[s
     return pairs
 
 
+def _grouped_sql(relation: _Relation, keys: list[str]) -> str:
+    """The relation's filtered rows counted per value of `keys` (NULLs dropped: they join nothing) as
+    columns k0, k1, ... and n; with no keys, its count."""
+    filters = [f"({condition.sql('postgres')})" for condition in relation.filters]
+    if not keys:
+        return f"SELECT count(*) FROM {relation.table.sql('postgres')}" + \
+            (" WHERE " + " AND ".join(filters) if filters else "")
+    return (f"SELECT {', '.join(f'{key} AS k{i}' for i, key in enumerate(keys))}, count(*) AS n "
+            f"FROM {relation.table.sql('postgres')} WHERE "
+            + " AND ".join([*filters, *(f"{key} IS NOT NULL" for key in keys)]) + f" GROUP BY {', '.join(keys)}")
+
+
 def _subtree_sql(alias: str, parent: str | None, tree: dict[str, list[str]], classes: list[list[_Key]],
                  relations: dict[str, _Relation], subqueries: _Subqueries) -> str:
     """The relation's rows weighted by its children's grouped counts: their total at the root, else
@@ -303,16 +397,9 @@ def _subtree_sql(alias: str, parent: str | None, tree: dict[str, list[str]], cla
     children = [child for child in tree[alias] if child != parent]
     to_parent = [mine for mine, _ in _edge_keys(alias, parent, classes)] if parent else []
     to_children = {child: [mine for mine, _ in _edge_keys(alias, child, classes)] for child in children}
-    relation = relations[alias]
-    filters = [f"({condition.sql('postgres')})" for condition in relation.filters]
     keys = list(dict.fromkeys(to_parent + [key for child_keys in to_children.values() for key in child_keys]))
-    if not keys:  # a relation joined to nothing
-        return f"SELECT count(*) FROM {relation.table.sql('postgres')}" + \
-            (" WHERE " + " AND ".join(filters) if filters else "")
-    grouped = (f"SELECT {', '.join(f'{key} AS k{i}' for i, key in enumerate(keys))}, count(*) AS n "
-               f"FROM {relation.table.sql('postgres')} WHERE "
-               + " AND ".join([*filters, *(f"{key} IS NOT NULL" for key in keys)]) + f" GROUP BY {', '.join(keys)}")
-    if not children:  # a leaf: grouped by its key(s) to the parent is the answer
+    grouped = _grouped_sql(relations[alias], keys)
+    if not keys or not children:  # joined to nothing (its count), or a leaf (grouped by its key(s) to the parent)
         return grouped
     item, own = subqueries.add(grouped)
     column = {key: f"{own}.k{i}" for i, key in enumerate(keys)}

@@ -167,9 +167,14 @@ def score(model: TreeConvRanker, featurizer: PlanFeaturizer, plans: Sequence[Any
         return model(batch).numpy()
 
 
-def best_index(scores: np.ndarray) -> int:
-    """Index of the plan predicted fastest (first one on ties)."""
-    return int(np.argmin(scores))
+def best_index(scores: np.ndarray, margin: float = 0.0) -> int:
+    """Index of the plan predicted fastest (first one on ties), or 0 unless it beats plan 0 by `margin`.
+
+    Scores are trained with a pairwise logistic loss, so `scores[0] - scores[i]` is the ranker's log-odds
+    that plan i is faster than plan 0: a margin of log(9) switches only at odds of 9 to 1 or better.
+    """
+    best = int(np.argmin(scores))
+    return best if scores[0] - scores[best] >= margin else 0
 
 
 def save(model: TreeConvRanker, featurizer: PlanFeaturizer, folder: str | Path) -> None:

@@ -75,4 +75,4 @@ class PilotScopeExecCommandException(PilotScopeError):
     """A command run for the database server failed."""
 
     def __init__(self, cmd: object) -> None:
-        super().__init__(f"The command {cmd!r} failed; its error output is above.")
+        super().__init__(f"The command {cmd} failed: check the command, and that the server's OS user may run it.")

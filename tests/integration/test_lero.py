@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -18,6 +19,7 @@ from algorithm_examples.Lero.candidates import (CardVector, explain_card_vectors
 from algorithm_examples.Lero.LeroCollection import collect_training_data
 from algorithm_examples.Lero.LeroPilotModel import LeroPilotModel
 from algorithm_examples.Lero.LeroPresetScheduler import get_lero_preset_scheduler
+from algorithm_examples.Lero.LeroSteering import LeroSteering
 from algorithm_examples.Lero.plan_features import plan_root, with_original_rows
 from pilotscope import collection_cache
 from pilotscope.datasets import load_test_sql
@@ -90,20 +92,31 @@ def test_lero_trains_saves_and_runs_the_test_workload_with_postgres_results(lero
     assert meta["num_candidates"] > meta["num_queries"] and meta["num_pairs"] > 0
     assert meta["training_time"] > 0 and meta["collection_time"] > 0
 
-    fallbacks = 0
     for sql in load_test_sql("stats_tiny"):
         result = scheduler.execute(sql)
         interactor.pull_record()
         assert not result.timed_out
         assert sorted(result.records) == sorted(interactor.execute(sql).records), sql
         assert 0 < result.decision.planning_time < result.steering_time < result.overhead_time
-        fallbacks += result.decision.fallbacks
-    assert fallbacks == 0, "every stats_tiny test query joins"
+        assert not (result.decision.fallbacks and result.decision.cards), "a fallback pushes nothing"
+
+
+def test_a_candidate_must_beat_postgres_plan_by_the_margin(lero, interactor):
+    model = lero[0].steering.model
+    eager, never = LeroSteering(model, margin=0.0), LeroSteering(model, margin=math.inf)
+    switched = 0
+    for sql in [FIVE_TABLE_SQL] + load_test_sql("stats_tiny")[:40]:
+        chosen, kept = eager.choose(interactor, sql), never.choose(interactor, sql)
+        assert chosen.decision.fallbacks == 0, f"every stats_tiny test query joins: {sql}"
+        switched_here = chosen.num_candidates > 1 and chosen.plan is not None and plan_signature(
+            chosen.plan) != plan_signature(kept.plan)
+        switched += switched_here
+        assert not kept.decision.cards and kept.decision.fallbacks == int(switched_here)
+    assert switched > 0, "the ranker prefers another plan somewhere, or the margin is never tested"
 
 
 def test_the_chosen_candidate_reaches_the_planner(lero, interactor):
-    scheduler, _, _ = lero
-    choice = scheduler.steering.choose(interactor, FIVE_TABLE_SQL)
+    choice = LeroSteering(lero[0].steering.model, margin=0.0).choose(interactor, FIVE_TABLE_SQL)
     assert choice.num_candidates >= 2 and choice.decision.fallbacks == 0
     interactor.push_card(choice.decision.cards)
     interactor.pull_physical_plan()
@@ -114,7 +127,7 @@ def test_one_query_is_a_plan_round_trip_a_round_trip_per_candidate_backend_and_t
         lero, stats_tiny_config, wire_counter, monkeypatch):
     monkeypatch.setattr(candidates, "PLANNING_CONNECTIONS", 2)
     steered = PilotScheduler(wire_counter.proxied(stats_tiny_config))
-    steered.register_steering(lero[0].steering)
+    steered.register_steering(LeroSteering(lero[0].steering.model, margin=0.0))  # pushes what it chose
     try:
         steered.execute(FIVE_TABLE_SQL)  # connects both backends: the extension checks are not a query's cost
         wire_counter.clear()

@@ -121,6 +121,19 @@ def test_a_batch_groups_each_shared_relation_once():
     assert "FROM comments AS c WHERE (c.score = 0))" in sql, "a single relation is its count(*)"
 
 
+def test_stars_on_one_key_are_counted_from_one_table_and_other_trees_by_joins():
+    stars = ("SELECT count(*) FROM posts AS p, comments AS c WHERE (p.id = c.postid)",
+             "SELECT count(*) FROM comments AS c, votes AS v WHERE (c.postid = v.postid)",
+             "SELECT count(*) FROM posts AS p, comments AS c, votes AS v WHERE (p.id = c.postid) AND (p.id = v.postid)")
+    two_keys = "SELECT count(*) FROM users AS u, posts AS p, comments AS c WHERE (u.id = p.owneruserid) AND (p.id = c.postid)"
+    sql = batch_count_sql([*stars, two_keys])
+    assert sql.count("UNION ALL") == 2, "one table of posts', comments' and votes' counts per post id"
+    assert sql.count("FROM votes AS v WHERE v.postid IS NOT NULL") == 1
+    outer = sqlglot.parse_one(sql, read="postgres")
+    assert len(outer.expressions) == 4
+    assert [e.sql().count(" JOIN ") for e in outer.expressions] == [0, 0, 0, 2], "only the two-key tree joins"
+
+
 def test_a_batch_refuses_what_has_no_join_tree():
     with pytest.raises(NotRewritable, match="cyclic"):
         batch_count_sql(["SELECT count(*) FROM a AS x, b AS y, c AS z "

@@ -112,6 +112,13 @@ def test_ranker_picks_the_fast_plan_on_held_out_queries(trained):
     assert regret < 0.2 * default_regret
 
 
+def test_another_plan_is_chosen_only_when_it_beats_the_first_by_the_margin():
+    scores = np.array([1.0, -1.5, 0.5])
+    assert best_index(scores) == 1
+    assert best_index(scores, margin=2.5) == 1 and best_index(scores, margin=2.6) == 0
+    assert best_index(np.array([-1.0, 0.0]), margin=0.0) == 0 and best_index(np.array([-1.0, 0.0]), margin=5) == 0
+
+
 def test_same_seed_same_scores_other_seed_other_scores():
     groups = synthetic_groups(8, seed=3)
     plans = [plan for plan, _ in groups[0]]
