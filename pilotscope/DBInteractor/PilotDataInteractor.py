@@ -40,16 +40,6 @@ _GUC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*")
 # knobs a session can set (pg_settings.context); others take a server restart
 _SESSION_CONTEXTS = {"user", "superuser"}
 _MISSING_PARAMETERIZED_CARD = "pilotscope.cards has no row count for the parameterized sub-plan"
-# pages of each of the database's own relations in shared buffers (PilotScope's buffercache)
-_BUFFERCACHE_SQL = (
-    "SELECT c.relname, count(*)::int FROM pg_buffercache b "
-    "JOIN pg_class c ON b.relfilenode = pg_relation_filenode(c.oid) "
-    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE b.reldatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%' "
-    "GROUP BY c.relname")
-
-
 def format_cards(cards: Mapping[str, float]) -> str:
     """The `pilotscope.cards` value for key → rows (absolute row counts, finite and ≥ 0)."""
     parts = []
@@ -73,7 +63,6 @@ class PilotDataInteractor:
         self.enable_simulate_index = enable_simulate_index
         self._conn = None
         self._session_timeout: str | None = None  # the statement_timeout this connection's session has
-        self._buffercache_ready = None  # the connection pg_buffercache was checked on
         self._side: list = []
         self._db_controller = None
         self._reset()
@@ -208,7 +197,8 @@ class PilotDataInteractor:
         self._pulls.add("estimated_cost")
 
     def pull_buffercache(self) -> None:
-        """Pull each relation's pages in shared buffers after the query (pg_buffercache, created when missing)."""
+        """Pull each relation's pages in shared buffers after the query (the controller's get_buffercache:
+        one more round trip, pg_buffercache created when missing)."""
         self._pulls.add("buffercache")
 
     def pull_execution_time(self) -> None:
@@ -312,14 +302,9 @@ class PilotDataInteractor:
                 settings[PULL_PARAMETERIZED_SETTING] = "on"
         if pulls & {"physical_plan", "estimated_cost"}:
             before.append("EXPLAIN (FORMAT JSON) " + query)
-        after = []
-        if "buffercache" in pulls:
-            self._ensure_buffercache(conn)
-            after.append(_BUFFERCACHE_SQL)
         data = PilotTransData(sql=sql, settings=settings)
         try:
-            results = self._in_transaction([*before, query, "SHOW pilotscope.last_execution_time", *after],
-                                           settings, timeout)
+            results = self._in_transaction([*before, query, "SHOW pilotscope.last_execution_time"], settings, timeout)
         except psycopg2.errors.QueryCanceled:
             data.timed_out = True
             return data
@@ -330,8 +315,7 @@ class PilotDataInteractor:
                     f"Push the cards of a pull_subquery_card(enable_parameterized_subquery=True), or push "
                     f"without enable_parameterized_subquery.") from error
             raise
-        pulled, (data.records, ((execution_time,),)), later = (
-            results[:len(before)], results[len(before):len(before) + 2], results[len(before) + 2:])
+        *pulled, data.records, ((execution_time,),) = results
         data.execution_time = float(execution_time) if execution_time else None
         if "subquery_card" in pulls:
             data.subplans = [SubPlan(*row) for row in pulled.pop(0)]
@@ -340,8 +324,8 @@ class PilotDataInteractor:
             plan = pulled[0][0][0][0]
             data.physical_plan = plan if "physical_plan" in pulls else None
             data.estimated_cost = plan["Plan"]["Total Cost"] if "estimated_cost" in pulls else None
-        if later:
-            data.buffercache = dict(later[0])
+        if "buffercache" in pulls:
+            data.buffercache = self.db_controller.get_buffercache()
         return data
 
     def _in_transaction(self, statements: list[str], settings: Mapping[str, str],
@@ -352,8 +336,18 @@ class PilotDataInteractor:
         error costs one more round trip, the `ROLLBACK` of the aborted transaction. A value is one
         literal, as in `SET name = 'value'`. The statement timeout is the session's, set in a
         message of its own only when it changes (a `SET` inside the rolled-back transaction would
-        not outlive it), so the usual query carries no statement for it.
+        not outlive it), so the usual query carries no statement for it. When the session was lost
+        (the server restarted), the message runs once more on a new one: nothing of it was committed.
         """
+        try:
+            return self._message(statements, settings, timeout)
+        except psycopg2.OperationalError as error:
+            if not _session_lost(error):
+                raise
+            self._forget_session()
+            return self._message(statements, settings, timeout)
+
+    def _message(self, statements: list[str], settings: Mapping[str, str], timeout: float | None) -> list[list[tuple]]:
         conn = self.connection
         self._set_session_timeout(conn, self.config.sql_execution_timeout if timeout is None else timeout)
         with conn.cursor() as cur:
@@ -366,6 +360,14 @@ class PilotDataInteractor:
                     cur.execute("ROLLBACK")
                 raise
         return results[1 + len(applied):-1]
+
+    def _forget_session(self) -> None:
+        """Drop a lost session; the next statement opens a new one."""
+        if self.enable_simulate_index:
+            self.db_controller._disconnect()
+        elif self._conn is not None:
+            self._conn.close()
+        self._conn = None
 
     def _set_session_timeout(self, conn, timeout: float | None) -> None:
         milliseconds = db.statement_timeout_ms(timeout)
@@ -396,22 +398,6 @@ class PilotDataInteractor:
             cur.execute("SELECT name, context FROM pg_settings WHERE name = ANY(%s)", (list(names),))
             return dict(cur.fetchall())
 
-    def _ensure_buffercache(self, conn) -> None:
-        """Create pg_buffercache in the database when it is missing (it takes a superuser), once per session."""
-        if self._buffercache_ready is not conn:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_buffercache'")
-                if cur.fetchone() is None:
-                    try:
-                        cur.execute("CREATE EXTENSION IF NOT EXISTS pg_buffercache")
-                    except psycopg2.Error as error:
-                        raise PilotScopeNotSupportedOperationException(
-                            f"pull_buffercache needs the pg_buffercache extension in database {self.config.db!r}, "
-                            f"and creating it failed ({str(error).strip()}). As a superuser, run "
-                            f"`CREATE EXTENSION pg_buffercache;` in that database (it ships with PostgreSQL's "
-                            f"contrib package).") from error
-            self._buffercache_ready = conn
-
     def _hinted(self, conn, sql: str) -> str:
         """The query with the pushed pg_hint_plan comment before it; an error when pg_hint_plan is not loaded."""
         if self._hint_comment is None:
@@ -424,6 +410,11 @@ class PilotDataInteractor:
                 "pg_hint_plan is not loaded on this server, so the pushed hint comment would be ignored. Install "
                 "pg_hint_plan and add it to shared_preload_libraries, or steer with push_card/push_hint instead.")
         return f"{self._hint_comment} {sql}"
+
+
+def _session_lost(error: psycopg2.OperationalError) -> bool:
+    """Whether the error ended the session: the server shut down (57P..) or the connection broke (08..., none)."""
+    return error.pgcode is None or error.pgcode.startswith(("08", "57P"))
 
 
 def _setting_name(name: str) -> str:
