@@ -40,6 +40,8 @@ _GUC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)*")
 # knobs a session can set (pg_settings.context); others take a server restart
 _SESSION_CONTEXTS = {"user", "superuser"}
 _MISSING_PARAMETERIZED_CARD = "pilotscope.cards has no row count for the parameterized sub-plan"
+
+
 def format_cards(cards: Mapping[str, float]) -> str:
     """The `pilotscope.cards` value for key → rows (absolute row counts, finite and ≥ 0)."""
     parts = []
@@ -296,15 +298,17 @@ class PilotDataInteractor:
         query = self._hinted(conn, sql)
         pulls = self._pulls
         before = []
+        in_message = settings
         if "subquery_card" in pulls:
             before.append(_subplans_statement(conn, query, True))
             if self._pull_parameterized:
-                settings[PULL_PARAMETERIZED_SETTING] = "on"
+                in_message = {**settings, PULL_PARAMETERIZED_SETTING: "on"}
         if pulls & {"physical_plan", "estimated_cost"}:
             before.append("EXPLAIN (FORMAT JSON) " + query)
         data = PilotTransData(sql=sql, settings=settings)
         try:
-            results = self._in_transaction([*before, query, "SHOW pilotscope.last_execution_time"], settings, timeout)
+            results = self._in_transaction([*before, query, "SHOW pilotscope.last_execution_time"], in_message,
+                                           timeout)
         except psycopg2.errors.QueryCanceled:
             data.timed_out = True
             return data
