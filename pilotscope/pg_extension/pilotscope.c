@@ -74,6 +74,16 @@
  *	  containing whitespace, ':' or ';' cannot be written in pilotscope.cards.
  *	- pilotscope_last() is overwritten by statements planned while a query
  *	  runs (e.g. inside PL/pgSQL functions); pilotscope_subplans() is exact.
+ *	- A sub-plan's count SQL (ps_count_sql.c) is NULL when a member is no plain
+ *	  table, a clause holds a SubPlan or Param, a FULL join's side other than
+ *	  one table carries a filter, a PlaceHolderVar meets an outer join, or a
+ *	  semi join's inner side is referenced above it.  A parameterized
+ *	  sub-plan's "count" is PilotScope's: the rel's count and the number of
+ *	  distinct outer keys (per-row rows ~ their ratio), no exact per-row count.
+ *	- pilotscope.pin_cards pins the top query level only (scan kind and index,
+ *	  join order, sides and method); plans with Append/MergeAppend (inheritance,
+ *	  partitions, UNION ALL pulled up) or joins the planner does not offer
+ *	  again are refused with an error.
  *
  *-------------------------------------------------------------------------
  */
