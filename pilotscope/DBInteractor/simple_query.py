@@ -96,9 +96,9 @@ def _rows(lib: ctypes.CDLL, result: int, cursor, encoding: str) -> Rows:
     columns = range(lib.PQnfields(result))
     casters = [_caster(lib.PQftype(result, column), cursor) for column in columns]
     getvalue, isnull = lib.PQgetvalue, lib.PQgetisnull
-    rows = Rows(tuple(None if isnull(result, row, column) else cast(getvalue(result, row, column).decode(codec), cursor)
-                      for column, cast in enumerate(casters))
-                for row in range(lib.PQntuples(result)))
+    rows = Rows([tuple(None if isnull(result, row, column) else cast(getvalue(result, row, column).decode(codec), cursor)
+                       for column, cast in enumerate(casters))
+                 for row in range(lib.PQntuples(result))])
     rows.columns = tuple(lib.PQfname(result, column).decode(codec) for column in columns)
     return rows
 
