@@ -22,7 +22,20 @@ _TUPLES_OK = 2  # ExecStatusType PGRES_TUPLES_OK
 _FATAL_ERROR = 7  # PGRES_FATAL_ERROR
 _DIAG_SQLSTATE = ord("C")
 
-Rows = list[tuple]
+
+
+class Rows(list):
+    """One statement's rows (tuples), with its column names in `columns`.
+
+    It is a list, so it compares equal to the list of tuples a psycopg2 cursor returns; `values` is
+    the rows again, so code written for PilotScope's DataFrame (`records.values[0][0]`) reads it too.
+    """
+
+    columns: tuple[str, ...] = ()
+
+    @property
+    def values(self) -> list[tuple]:
+        return self
 
 
 @lru_cache(maxsize=1)
@@ -38,6 +51,7 @@ def _libpq() -> ctypes.CDLL:
         "PQresultErrorMessage": ([ctypes.c_void_p], ctypes.c_char_p),
         "PQntuples": ([ctypes.c_void_p], ctypes.c_int),
         "PQnfields": ([ctypes.c_void_p], ctypes.c_int),
+        "PQfname": ([ctypes.c_void_p, ctypes.c_int], ctypes.c_char_p),
         "PQftype": ([ctypes.c_void_p, ctypes.c_int], ctypes.c_uint),
         "PQgetisnull": ([ctypes.c_void_p, ctypes.c_int, ctypes.c_int], ctypes.c_int),
         # text-format values hold no NUL byte (bytea comes hex-escaped), so c_char_p reads them whole
@@ -51,7 +65,7 @@ def _libpq() -> ctypes.CDLL:
 
 
 def run_message(connection: psycopg2.extensions.connection, statements: list[str]) -> list[Rows]:
-    """Run `statements` as one message (one round trip); the rows of each, `[]` for a command.
+    """Run `statements` as one message (one round trip); the rows of each, empty for a command.
 
     The connection must be idle and in autocommit mode (psycopg2 then sends nothing of its own).
     """
@@ -69,7 +83,7 @@ def run_message(connection: psycopg2.extensions.connection, statements: list[str
                 if status == _FATAL_ERROR:
                     error = error or _error(lib, result)
                 else:
-                    results.append(_rows(lib, result, cursor, connection.encoding) if status == _TUPLES_OK else [])
+                    results.append(_rows(lib, result, cursor, connection.encoding) if status == _TUPLES_OK else Rows())
             finally:
                 lib.PQclear(result)
     if error is not None:
@@ -79,11 +93,14 @@ def run_message(connection: psycopg2.extensions.connection, statements: list[str
 
 def _rows(lib: ctypes.CDLL, result: int, cursor, encoding: str) -> Rows:
     codec = psycopg2.extensions.encodings[encoding]
-    casters = [_caster(lib.PQftype(result, column), cursor) for column in range(lib.PQnfields(result))]
+    columns = range(lib.PQnfields(result))
+    casters = [_caster(lib.PQftype(result, column), cursor) for column in columns]
     getvalue, isnull = lib.PQgetvalue, lib.PQgetisnull
-    return [tuple(None if isnull(result, row, column) else cast(getvalue(result, row, column).decode(codec), cursor)
-                  for column, cast in enumerate(casters))
-            for row in range(lib.PQntuples(result))]
+    rows = Rows([tuple(None if isnull(result, row, column) else cast(getvalue(result, row, column).decode(codec), cursor)
+                       for column, cast in enumerate(casters))
+                 for row in range(lib.PQntuples(result))])
+    rows.columns = tuple(lib.PQfname(result, column).decode(codec) for column in columns)
+    return rows
 
 
 def _caster(oid: int, cursor):

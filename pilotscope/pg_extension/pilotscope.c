@@ -24,6 +24,14 @@
  *	  SET pilotscope.enabled = on|off
  *	  SET pilotscope.hidden_indexes = '16390, 16402'   plan without those
  *	                                       indexes (ps_indexes.c)
+ *	  SET pilotscope.parameterized_subplans = on   pilotscope_subplans() also
+ *	                                       returns parameterized sub-plans (kind
+ *	                                       "param", key "rels | outer rels")
+ *	  SET pilotscope.cards_parameterized = on      every parameterized sub-plan
+ *	                                       must have a pushed row count
+ *	  SET pilotscope.pin_cards = 'a:1; a b:7'      plan the top level in the shape
+ *	                                       of its plan with these cards (costed
+ *	                                       with pilotscope.cards)
  *
  * Known limits of doing this with stock PG15 hooks only (no core patch):
  *	- A join rel whose restriction list holds a pseudoconstant qual (no Vars,
@@ -68,6 +76,16 @@
  *	  containing whitespace, ':' or ';' cannot be written in pilotscope.cards.
  *	- pilotscope_last() is overwritten by statements planned while a query
  *	  runs (e.g. inside PL/pgSQL functions); pilotscope_subplans() is exact.
+ *	- A sub-plan's count SQL (ps_count_sql.c) is NULL when a member is no plain
+ *	  table, a clause holds a SubPlan or Param, a FULL join's side other than
+ *	  one table carries a filter, a PlaceHolderVar meets an outer join, or a
+ *	  semi join's inner side is referenced above it.  A parameterized
+ *	  sub-plan's "count" is PilotScope's: the rel's count and the number of
+ *	  distinct outer keys (per-row rows ~ their ratio), no exact per-row count.
+ *	- pilotscope.pin_cards pins the top query level only (scan kind and index,
+ *	  join order, sides and method); plans with Append/MergeAppend (inheritance,
+ *	  partitions, UNION ALL pulled up) or joins the planner does not offer
+ *	  again are refused with an error.
  *
  *-------------------------------------------------------------------------
  */
@@ -98,7 +116,12 @@ PG_MODULE_MAGIC;
 bool		ps_enabled = true;
 int			ps_record_mode = PS_RECORD_OFF;
 PsCards    *ps_cards = NULL;
+PsCards    *ps_pin_cards = NULL;
+bool		ps_cards_parameterized = false;
+bool		ps_parameterized_subplans = false;
 static char *ps_cards_string = NULL;
+static char *ps_pin_cards_string = NULL;
+static const char *checked_setting = "pilotscope.cards";	/* named by the check hook's messages */
 
 static const struct config_enum_entry record_options[] = {
 	{"off", PS_RECORD_OFF, false},
@@ -134,7 +157,9 @@ typedef struct CardTmp
 	int			block;
 	int			naliases;
 	char	  **aliases;
-	char	   *normkey;		/* "N/a b c", for duplicate detection */
+	int			nouter;			/* aliases after a "|" token: a parameterized sub-plan's outer rels */
+	char	  **outer;
+	char	   *normkey;		/* "N/a b c" or "N/a b | c", for duplicate detection */
 	double		rows;
 } CardTmp;
 
@@ -168,11 +193,30 @@ cmp_cardtmp(const void *a, const void *b)
 	return c != 0 ? c : x->pos - y->pos;
 }
 
+/* Sort n aliases; false (with the GUC detail set) when one appears twice */
+static bool
+sorted_distinct(char **aliases, int n, int pos, const char *text)
+{
+	int			i;
+
+	qsort(aliases, n, sizeof(char *), cmp_cstring_ptr);
+	for (i = 1; i < n; i++)
+	{
+		if (strcmp(aliases[i - 1], aliases[i]) == 0)
+		{
+			GUC_check_errdetail("entry %d \"%s\": alias \"%s\" appears twice in the key",
+								pos, text, aliases[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
 static bool
 bad_entry(const char *entry)
 {
 	GUC_check_errmsg("invalid value for parameter \"%s\": \"%s\"",
-					 "pilotscope.cards", entry);
+					 checked_setting, entry);
 	return false;
 }
 
@@ -253,30 +297,51 @@ parse_card_entry(char *entry, int pos, CardTmp *out)
 	}
 
 	out->block = block;
-	out->naliases = 0;
+	out->naliases = out->nouter = 0;
+	out->outer = NULL;
 	out->aliases = palloc(sizeof(char *) * nalloc);
 	for (tok = strtok_r(keypart, " \t\r\n\f\v", &saveptr); tok != NULL;
 		 tok = strtok_r(NULL, " \t\r\n\f\v", &saveptr))
 	{
-		if (out->naliases == nalloc)
+		if (strcmp(tok, "|") == 0)
 		{
+			if (out->outer != NULL)
+			{
+				GUC_check_errdetail("entry %d \"%s\" has more than one \"|\"", pos, out->text);
+				return bad_entry(out->text);
+			}
+			out->outer = out->aliases + out->naliases;
+			continue;
+		}
+		if (out->naliases + out->nouter == nalloc)
+		{
+			int			split = out->outer ? (int) (out->outer - out->aliases) : -1;
+
 			nalloc *= 2;
 			out->aliases = repalloc(out->aliases, sizeof(char *) * nalloc);
+			if (split >= 0)
+				out->outer = out->aliases + split;
 		}
-		out->aliases[out->naliases++] = tok;
+		if (out->outer != NULL)
+			out->outer[out->nouter++] = tok;
+		else
+			out->aliases[out->naliases++] = tok;
 	}
-	if (out->naliases == 0)
+	if (out->naliases == 0 || (out->outer != NULL && out->nouter == 0))
 	{
-		GUC_check_errdetail("entry %d \"%s\" has an empty key", pos, out->text);
+		GUC_check_errdetail("entry %d \"%s\" has an empty %s", pos, out->text,
+							out->naliases == 0 ? "key" : "list of outer aliases after \"|\"");
 		return bad_entry(out->text);
 	}
-	qsort(out->aliases, out->naliases, sizeof(char *), cmp_cstring_ptr);
-	for (i = 1; i < out->naliases; i++)
+	if (!sorted_distinct(out->aliases, out->naliases, pos, out->text) ||
+		!sorted_distinct(out->outer, out->nouter, pos, out->text))
+		return bad_entry(out->text);
+	for (i = 0; i < out->nouter; i++)
 	{
-		if (strcmp(out->aliases[i - 1], out->aliases[i]) == 0)
+		if (bsearch(&out->outer[i], out->aliases, out->naliases, sizeof(char *), cmp_cstring_ptr))
 		{
-			GUC_check_errdetail("entry %d \"%s\": alias \"%s\" appears twice in the key",
-								pos, out->text, out->aliases[i]);
+			GUC_check_errdetail("entry %d \"%s\": alias \"%s\" is on both sides of \"|\"",
+								pos, out->text, out->outer[i]);
 			return bad_entry(out->text);
 		}
 	}
@@ -290,6 +355,10 @@ parse_card_entry(char *entry, int pos, CardTmp *out)
 			appendStringInfoChar(&key, ' ');
 		appendStringInfoString(&key, out->aliases[i]);
 	}
+	if (out->nouter > 0)
+		appendStringInfoString(&key, " |");
+	for (i = 0; i < out->nouter; i++)
+		appendStringInfo(&key, " %s", out->outer[i]);
 	out->normkey = key.data;
 	out->rows = rows;
 	return true;
@@ -306,8 +375,31 @@ ps_guc_malloc(size_t size)
 #endif
 }
 
+static bool check_cards_value(char **newval, void **extra);
+
 static bool
 check_cards(char **newval, void **extra, GucSource source)
+{
+	checked_setting = "pilotscope.cards";
+	return check_cards_value(newval, extra);
+}
+
+static bool
+check_pin_cards(char **newval, void **extra, GucSource source)
+{
+	checked_setting = "pilotscope.pin_cards";
+	return check_cards_value(newval, extra);
+}
+
+static void
+assign_pin_cards(const char *newval, void *extra)
+{
+	ps_pin_cards = (PsCards *) extra;
+}
+
+/* Parse a pilotscope.cards-style value into one malloc'd PsCards (NULL when it has no entry) */
+static bool
+check_cards_value(char **newval, void **extra)
 {
 	char	   *copy;
 	char	   *piece;
@@ -370,8 +462,9 @@ check_cards(char **newval, void **extra, GucSource source)
 	/* flatten into one malloc'd chunk (GUC frees "extra" with a single free) */
 	for (i = 0; i < n; i++)
 	{
-		nalias_total += tmp[i].naliases;
-		for (j = 0; j < tmp[i].naliases; j++)
+		/* the outer aliases follow the aliases in tmp[i].aliases */
+		nalias_total += tmp[i].naliases + tmp[i].nouter;
+		for (j = 0; j < tmp[i].naliases + tmp[i].nouter; j++)
 			strbytes += strlen(tmp[i].aliases[j]) + 1;
 	}
 	size = offsetof(PsCards, entries) + sizeof(PsCardEntry) * n +
@@ -394,9 +487,11 @@ check_cards(char **newval, void **extra, GucSource source)
 
 		e->block = tmp[i].block;
 		e->naliases = tmp[i].naliases;
+		e->nouter = tmp[i].nouter;
 		e->rows = tmp[i].rows;
 		e->aliases = aliasp;
-		for (j = 0; j < tmp[i].naliases; j++)
+		e->outer = aliasp + e->naliases;
+		for (j = 0; j < tmp[i].naliases + tmp[i].nouter; j++)
 		{
 			size_t		len = strlen(tmp[i].aliases[j]) + 1;
 
@@ -439,7 +534,8 @@ ps_copy_cards(const PsCards *cards, MemoryContext cxt)
 		PsCardEntry *e = &copy->entries[i];
 
 		e->aliases = (const char **) ((char *) e->aliases + shift);
-		for (j = 0; j < e->naliases; j++)
+		e->outer = (const char **) ((char *) e->outer + shift);
+		for (j = 0; j < e->naliases + e->nouter; j++)
 			e->aliases[j] += shift;
 	}
 	return copy;
@@ -479,12 +575,42 @@ _PG_init(void)
 	DefineCustomStringVariable("pilotscope.cards",
 							   "Row counts the planner uses for sub-plans: \"key:rows; key:rows\".",
 							   "A key is the sorted, space-separated unique alias list of a base or "
-							   "join relation, optionally prefixed by \"N/\" for query level N.",
+							   "join relation, optionally prefixed by \"N/\" for query level N; "
+							   "\"rels | outer rels\" is a parameterized sub-plan (rows per outer row).",
 							   &ps_cards_string,
 							   "",
 							   PGC_USERSET,
 							   0,
 							   check_cards, assign_cards, NULL);
+
+	DefineCustomStringVariable("pilotscope.pin_cards",
+							   "Plan statements in the shape of their plan with these row counts.",
+							   "Same syntax as pilotscope.cards.  The top query level keeps the scans "
+							   "and joins chosen with these counts, costed with pilotscope.cards.",
+							   &ps_pin_cards_string,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   check_pin_cards, assign_pin_cards, NULL);
+
+	DefineCustomBoolVariable("pilotscope.cards_parameterized",
+							 "Require a pilotscope.cards row count for every parameterized sub-plan.",
+							 "A parameterized sub-plan (key \"rels | outer rels\") without one is an error.",
+							 &ps_cards_parameterized,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pilotscope.parameterized_subplans",
+							 "pilotscope_subplans() also returns the parameterized sub-plans.",
+							 "Kind \"param\", key \"rels | outer rels\": the rels scanned or joined "
+							 "once per row of the outer rels, with the rows PG estimates per such row.",
+							 &ps_parameterized_subplans,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("pilotscope.record",
 							 "Record the sub-plans of every top-level planned statement for pilotscope_last().",
@@ -537,7 +663,8 @@ emit_subplans(FunctionCallInfo fcinfo, PsSubplan *subs, int n)
 
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = Int32GetDatum(s->block);
-		values[1] = CStringGetTextDatum(s->is_join ? "join" : "base");
+		values[1] = CStringGetTextDatum(s->kind == PS_SUBPLAN_JOIN ? "join" :
+										s->kind == PS_SUBPLAN_PARAM ? "param" : "base");
 		values[2] = Int32GetDatum(s->nrels);
 		values[3] = CStringGetTextDatum(s->key);
 		values[4] = Float8GetDatum(s->pg_rows);
@@ -648,7 +775,8 @@ Datum
 pilotscope_subplans(PG_FUNCTION_ARGS)
 {
 	PlannedText planned = {"pilotscope_subplans", text_to_cstring(PG_GETARG_TEXT_PP(0))};
-	PsPlanRequest request = {.capture = true, .with_sql = PG_GETARG_BOOL(1)};
+	PsPlanRequest request = {.capture = true, .with_sql = PG_GETARG_BOOL(1),
+	.with_param = ps_parameterized_subplans};
 	ErrorContextCallback errcb;
 	PlannedStmt *pstmt;
 

@@ -134,32 +134,32 @@ word_hash(bitmapword w)
 /* state of one query level (one PlannerInfo) */
 typedef struct PsLevel
 {
-	PlannerInfo *root;
+	PsSqlLevel	sql;			/* root, unique names per RTE, count SQL caches */
 	int			block;
 	int			nslots;			/* simple_rel_array_size at init */
-	List	   *names;			/* unique names, one per RTE (NULL: unnamed) */
 	PsNameIdx  *sorted;
 	int			nsorted;
 	double	   *base_target;	/* [rti]: injected rows, < 0 when none */
 	bool		any_base_target;
 	HTAB	   *join_target;	/* NULL when no join key of this level */
-	List	   *dpcontext;		/* deparse context, built on first use */
-	HTAB	   *clause_text;	/* RestrictInfo * -> deparsed text (or NULL) */
+	List	   *param_target;	/* PsParamTarget *: pushed rows of parameterized sub-plans */
 	struct psw_hash *seen;		/* join rels visited: relids word -> target */
 } PsLevel;
 
-/* cache entry of PsLevel.clause_text */
-typedef struct PsClauseText
+/* pushed rows of a parameterized sub-plan of a level */
+typedef struct PsParamTarget
 {
-	RestrictInfo *rinfo;
-	char	   *text;			/* NULL: no standalone SQL form */
-} PsClauseText;
+	Relids		relids;
+	Relids		outer;			/* ppi_req_outer */
+	double		rows;			/* clamp_row_est'ed */
+} PsParamTarget;
 
-/* recorded sub-plans, de-duplicated by (block, relids) */
+/* recorded sub-plans, de-duplicated by (block, relids, outer) */
 typedef struct PsRecKey
 {
 	int			block;
 	Relids		relids;
+	Relids		outer;			/* NULL, or the rels a parameterized sub-plan is per row of */
 } PsRecKey;
 
 typedef struct PsRecEntry
@@ -186,7 +186,10 @@ typedef struct PsStmt
 	MemoryContext cxt;			/* everything of the statement; NULL when inactive */
 	PsCards    *cards;			/* NULL: nothing pushed */
 	int			record;			/* PsRecordMode */
+	bool		record_param;	/* record parameterized sub-plans too */
+	bool		cards_parameterized;	/* every parameterized sub-plan must be pushed */
 	PsPlanRequest *request;		/* planned by ps_plan(), else NULL */
+	PsPin	   *pin;			/* plan the top level in this shape (pilotscope.pin_cards), or NULL */
 	bool		touched_table;	/* some level scans a plain relation */
 	int			next_block;
 	List	   *blocks;			/* PsBlock: PlannerInfo -> block number */
@@ -198,6 +201,8 @@ typedef struct PsStmt
 static PsStmt st;
 static int	planner_depth = 0;		/* of planner calls within the statement */
 static PsPlanRequest *pending_request = NULL;	/* for the next planner call */
+static PsCards *pending_cards = NULL;	/* the next statement's cards instead of pilotscope.cards */
+static bool capturing_pin = false;	/* planning a statement for its shape (pilotscope.pin_cards) */
 static MemoryContext last_cxt = NULL;	/* pilotscope_last() result */
 
 static PsSubplan *last_subs = NULL; /* in last_cxt */
@@ -224,7 +229,8 @@ rec_hash(const void *key, Size keysize)
 {
 	const PsRecKey *k = (const PsRecKey *) key;
 
-	return bms_hash_value(k->relids) ^ murmurhash32((uint32) k->block);
+	return bms_hash_value(k->relids) ^ murmurhash32((uint32) k->block) ^
+		(bms_hash_value(k->outer) * 31);
 }
 
 static int
@@ -233,7 +239,8 @@ rec_match(const void *key1, const void *key2, Size keysize)
 	const PsRecKey *a = (const PsRecKey *) key1;
 	const PsRecKey *b = (const PsRecKey *) key2;
 
-	return (a->block == b->block && bms_equal(a->relids, b->relids)) ? 0 : 1;
+	return (a->block == b->block && bms_equal(a->relids, b->relids) &&
+			bms_equal(a->outer, b->outer)) ? 0 : 1;
 }
 
 static int
@@ -319,8 +326,8 @@ fix_rel_rows(RelOptInfo *rel, double rows)
  * Rebuild a plain relation's paths after its rows changed: what the static
  * set_plain_rel_pathlist() + create_plain_partial_paths() in allpaths.c do.
  */
-static void
-rebuild_plain_rel(PlannerInfo *root, RelOptInfo *rel)
+void
+ps_rebuild_plain_rel(PlannerInfo *root, RelOptInfo *rel)
 {
 	Relids		required_outer = rel->lateral_relids;
 
@@ -355,32 +362,45 @@ is_plain_table(RangeTblEntry *rte)
  * recording: key, inner_only, SELECT count(*) text
  * ---------------------------------------------------------------------
  */
-static char *
-make_key(PsLevel *lv, Relids relids)
+static void
+append_aliases(StringInfo buf, PsLevel *lv, Relids relids)
 {
 	int			n = bms_num_members(relids);
 	char	  **names = palloc(sizeof(char *) * Max(n, 1));
 	int			i = 0;
 	int			rti = -1;
-	StringInfoData buf;
 
 	while ((rti = bms_next_member(relids, rti)) >= 0)
 	{
-		char	   *name = (char *) list_nth(lv->names, rti - 1);
+		char	   *name = (char *) list_nth(lv->sql.names, rti - 1);
 
 		names[i++] = name ? name : "?";
 	}
 	qsort(names, n, sizeof(char *), cmp_cstr);
-	initStringInfo(&buf);
-	if (lv->block > 0)
-		appendStringInfo(&buf, "%d/", lv->block);
 	for (i = 0; i < n; i++)
 	{
 		if (i > 0)
-			appendStringInfoChar(&buf, ' ');
-		appendStringInfoString(&buf, names[i]);
+			appendStringInfoChar(buf, ' ');
+		appendStringInfoString(buf, names[i]);
 	}
 	pfree(names);
+}
+
+/* "N/a b", or for a parameterized sub-plan "N/a b | c d" (c d: the outer rels) */
+static char *
+make_key(PsLevel *lv, Relids relids, Relids outer)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (lv->block > 0)
+		appendStringInfo(&buf, "%d/", lv->block);
+	append_aliases(&buf, lv, relids);
+	if (outer != NULL)
+	{
+		appendStringInfoString(&buf, " | ");
+		append_aliases(&buf, lv, outer);
+	}
 	return buf.data;
 }
 
@@ -422,217 +442,15 @@ compute_inner_only(PlannerInfo *root, Relids relids)
 	return true;
 }
 
-/* PlaceHolderVars are not deparsable; in an inner-join count they equal their expression */
-static Node *
-strip_phvs_mutator(Node *node, void *context)
-{
-	if (node == NULL)
-		return NULL;
-	if (IsA(node, PlaceHolderVar))
-		return strip_phvs_mutator((Node *) ((PlaceHolderVar *) node)->phexpr, context);
-	return expression_tree_mutator(node, strip_phvs_mutator, context);
-}
-
-/* SubPlans, Params (correlation, $n) and SubLinks cannot be written as standalone SQL */
-static bool
-not_expressible_walker(Node *node, void *context)
-{
-	if (node == NULL)
-		return false;
-	if (IsA(node, SubPlan) || IsA(node, AlternativeSubPlan) ||
-		IsA(node, Param) || IsA(node, SubLink))
-		return true;
-	return expression_tree_walker(node, not_expressible_walker, context);
-}
-
-static List *
-level_dpcontext(PsLevel *lv)
-{
-	if (lv->dpcontext == NIL)
-	{
-		PlannedStmt *pstmt = makeNode(PlannedStmt);
-
-		pstmt->rtable = lv->root->parse->rtable;
-		lv->dpcontext = deparse_context_for_plan_tree(pstmt, lv->names);
-
-		/*
-		 * Without a plan ruleutils prefers a Var's syntactic referent, which
-		 * can be a JOIN alias; a (dummy) plan makes it print the base rel.
-		 */
-		lv->dpcontext = set_deparse_context_plan(lv->dpcontext,
-												 (Plan *) makeNode(Result), NIL);
-	}
-	return lv->dpcontext;
-}
-
 /*
- * Deparsed text of a clause, NULL when it has no standalone SQL form.  Cached
- * per RestrictInfo: the same clauses recur in thousands of sub-plans, and
- * the RestrictInfos (EC-derived ones included) live as long as the level.
- */
-static char *
-clause_text(PsLevel *lv, RestrictInfo *rinfo)
-{
-	PsClauseText *ct;
-	bool		found;
-
-	if (lv->clause_text == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(RestrictInfo *);
-		ctl.entrysize = sizeof(PsClauseText);
-		ctl.hcxt = st.cxt;
-		lv->clause_text = hash_create("pilotscope clause text", 256, &ctl,
-									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	ct = (PsClauseText *) hash_search(lv->clause_text, &rinfo, HASH_ENTER, &found);
-	if (!found)
-	{
-		Node	   *clause = strip_phvs_mutator((Node *) rinfo->clause, NULL);
-
-		ct->text = not_expressible_walker(clause, NULL) ? NULL :
-			deparse_expression(clause, level_dpcontext(lv), true, false);
-	}
-	return ct->text;
-}
-
-/* collect each RestrictInfo once, in order */
-static void
-add_clause(List **clauses, List **seen, RestrictInfo *rinfo)
-{
-	if (list_member_ptr(*seen, rinfo))
-		return;
-	*seen = lappend(*seen, rinfo);
-	*clauses = lappend(*clauses, rinfo);
-}
-
-/*
- * SELECT count(*) FROM t1 AS a1, t2 AS a2 ... WHERE <EC join equalities>
- * AND <join clauses inside the set> AND <base restrictions>.  NULL when a
- * member is no plain table or a clause has no standalone SQL form.
- * "relids" are the base rels, "fullrelids" the rel's own relids (join
- * clauses are in when their required_relids fall inside).
- */
-static char *
-build_count_sql(PsLevel *lv, Relids relids, Relids fullrelids)
-{
-	PlannerInfo *root = lv->root;
-	List	   *clauses = NIL;
-	List	   *seen = NIL;
-	Relids		prefix = NULL;
-	int			rti;
-	ListCell   *lc;
-	StringInfoData buf;
-	bool		first;
-
-	rti = -1;
-	while ((rti = bms_next_member(relids, rti)) >= 0)
-	{
-		if (!is_plain_table(root->simple_rte_array[rti]))
-			return NULL;
-	}
-
-	/*
-	 * Equivalence-class join equalities are in no joininfo list: chain each
-	 * rel to the ones before it, as the planner would join them.  New
-	 * derived clauses are cached by PG in planner_cxt (GEQO-safe).
-	 */
-	rti = -1;
-	while ((rti = bms_next_member(relids, rti)) >= 0)
-	{
-		RelOptInfo *rel = root->simple_rel_array[rti];
-
-		if (prefix != NULL)
-		{
-			Relids		joined = bms_add_member(bms_copy(prefix), rti);
-			List	   *eqs;
-
-#if PG_VERSION_NUM >= 160000
-			eqs = generate_join_implied_equalities(root, joined, prefix, rel, NULL);
-#else
-			eqs = generate_join_implied_equalities(root, joined, prefix, rel);
-#endif
-			foreach(lc, eqs)
-				add_clause(&clauses, &seen, lfirst_node(RestrictInfo, lc));
-		}
-		prefix = bms_add_member(prefix, rti);
-	}
-
-	/* other join clauses evaluable inside the set */
-	rti = -1;
-	while ((rti = bms_next_member(relids, rti)) >= 0)
-	{
-		RelOptInfo *rel = root->simple_rel_array[rti];
-
-		foreach(lc, rel->joininfo)
-		{
-			RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
-
-			if (bms_is_subset(rinfo->required_relids, fullrelids))
-				add_clause(&clauses, &seen, rinfo);
-		}
-	}
-
-	/* base restrictions */
-	rti = -1;
-	while ((rti = bms_next_member(relids, rti)) >= 0)
-	{
-		RelOptInfo *rel = root->simple_rel_array[rti];
-
-		foreach(lc, rel->baserestrictinfo)
-			add_clause(&clauses, &seen, lfirst_node(RestrictInfo, lc));
-	}
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "SELECT count(*) FROM ");
-	first = true;
-	rti = -1;
-	while ((rti = bms_next_member(relids, rti)) >= 0)
-	{
-		RangeTblEntry *rte = root->simple_rte_array[rti];
-		char	   *relname = get_rel_name(rte->relid);
-
-		if (relname == NULL)
-			return NULL;
-		if (!first)
-			appendStringInfoString(&buf, ", ");
-		first = false;
-		/* FROM ONLY when the query excluded the children */
-		if (!rte->inh && has_subclass(rte->relid))
-			appendStringInfoString(&buf, "ONLY ");
-		if (RelationIsVisible(rte->relid))
-			appendStringInfoString(&buf, quote_identifier(relname));
-		else
-			appendStringInfoString(&buf,
-								   quote_qualified_identifier(get_namespace_name(get_rel_namespace(rte->relid)),
-															  relname));
-		appendStringInfo(&buf, " AS %s",
-						 quote_identifier((char *) list_nth(lv->names, rti - 1)));
-	}
-
-	first = true;
-	foreach(lc, clauses)
-	{
-		char	   *text = clause_text(lv, lfirst_node(RestrictInfo, lc));
-
-		if (text == NULL)
-			return NULL;
-		appendStringInfoString(&buf, first ? " WHERE " : " AND ");
-		first = false;
-		appendStringInfoString(&buf, text);
-	}
-	return buf.data;
-}
-
-/*
- * Record one base or join rel (first visit wins, except that a later
- * PlannerInfo of the same block replaces it: a level's MIN/MAX-optimisation
- * copy, which adds "col IS NOT NULL", is planned before the level itself).
+ * Record one sub-plan (first visit wins, except that a later PlannerInfo of
+ * the same block replaces it: a level's MIN/MAX-optimisation copy, which adds
+ * "col IS NOT NULL", is planned before the level itself).  ppi: the
+ * ParamPathInfo of a parameterized sub-plan, else NULL.
  */
 static void
-record_rel(PsLevel *lv, Relids relids, Relids fullrelids, bool is_join,
-		   double pg_rows, double target)
+record_subplan(PsLevel *lv, PsSubplanKind kind, Relids relids, ParamPathInfo *ppi,
+			   double pg_rows, double target)
 {
 	PsRecKey	key;
 	PsRecEntry *e;
@@ -641,24 +459,35 @@ record_rel(PsLevel *lv, Relids relids, Relids fullrelids, bool is_join,
 
 	key.block = lv->block;
 	key.relids = relids;
+	key.outer = ppi ? ppi->ppi_req_outer : NULL;
 	e = (PsRecEntry *) hash_search(st.records, &key, HASH_ENTER, &found);
 	if (found && e->owner == lv)
 		return;
 
 	oldcxt = MemoryContextSwitchTo(st.cxt);
 	if (!found)
-		e->key.relids = bms_copy(relids);	/* the rel may live in a GEQO context */
+	{
+		/* the rel may live in a GEQO context */
+		e->key.relids = bms_copy(relids);
+		e->key.outer = bms_copy(key.outer);
+	}
 	e->owner = lv;
 	e->sp.block = lv->block;
-	e->sp.is_join = is_join;
+	e->sp.kind = kind;
+	e->sp.relids = e->key.relids;
+	e->sp.outer = e->key.outer;
 	e->sp.nrels = bms_num_members(relids);
-	e->sp.key = make_key(lv, relids);
+	e->sp.key = make_key(lv, relids, key.outer);
 	e->sp.pg_rows = pg_rows;
 	e->sp.has_injected = target >= 0;
 	e->sp.injected_rows = target >= 0 ? target : 0.0;
-	e->sp.inner_only = compute_inner_only(lv->root, relids);
-	e->sp.sql = st.record == PS_RECORD_SQL ?
-		build_count_sql(lv, relids, fullrelids) : NULL;
+	e->sp.inner_only = compute_inner_only(lv->sql.root, relids);
+	if (st.record != PS_RECORD_SQL)
+		e->sp.sql = NULL;
+	else if (ppi != NULL)
+		e->sp.sql = ps_param_count_sql(&lv->sql, relids, ppi);
+	else
+		e->sp.sql = ps_count_sql(&lv->sql, relids);
 	MemoryContextSwitchTo(oldcxt);
 }
 
@@ -680,8 +509,26 @@ max_rows(PsLevel *lv, Relids relids)
 	int			rti = -1;
 
 	while ((rti = bms_next_member(relids, rti)) >= 0)
-		bound *= clamp_row_est(lv->root->simple_rel_array[rti]->tuples);
+		bound *= clamp_row_est(lv->sql.root->simple_rel_array[rti]->tuples);
 	return bound;
+}
+
+/* The rels of these aliases of the level; false when one is not of the level */
+static bool
+lookup_aliases(PsLevel *lv, const char **aliases, int n, Relids *relids)
+{
+	int			j;
+
+	*relids = NULL;
+	for (j = 0; j < n; j++)
+	{
+		int			rti = lookup_alias(lv, aliases[j]);
+
+		if (rti < 0)
+			return false;
+		*relids = bms_add_member(*relids, rti);
+	}
+	return true;
 }
 
 /* Translate the pilotscope.cards entries of this level's block, once */
@@ -689,28 +536,31 @@ static void
 translate_cards(PsLevel *lv)
 {
 	int			i;
-	int			j;
 
 	for (i = 0; i < st.cards->nentries; i++)
 	{
 		PsCardEntry *e = &st.cards->entries[i];
-		Relids		relids = NULL;
-		int			rti = -1;
+		Relids		relids;
+		Relids		outer;
+		int			rti;
 		double		rows;
 
-		if (e->block != lv->block)
-			continue;
-		for (j = 0; j < e->naliases; j++)
-		{
-			rti = lookup_alias(lv, e->aliases[j]);
-			if (rti < 0)
-				break;
-			relids = bms_add_member(relids, rti);
-		}
-		if (rti < 0)
+		if (e->block != lv->block || !lookup_aliases(lv, e->aliases, e->naliases, &relids))
 			continue;			/* a key not of this query: ignored */
 		rows = Min(clamp_row_est(e->rows), max_rows(lv, relids));
-		if (e->naliases == 1)
+		if (e->nouter > 0)
+		{
+			PsParamTarget *t;
+
+			if (!lookup_aliases(lv, e->outer, e->nouter, &outer))
+				continue;
+			t = palloc(sizeof(PsParamTarget));
+			t->relids = relids;
+			t->outer = outer;
+			t->rows = rows;
+			lv->param_target = lappend(lv->param_target, t);
+		}
+		else if (bms_get_singleton_member(relids, &rti))
 			lv->base_target[rti] = rows;
 		else
 		{
@@ -797,7 +647,7 @@ init_level(PlannerInfo *root)
 	Bitmapset  *rels_used = NULL;
 	int			i;
 
-	lv->root = root;
+	lv->sql.root = root;
 	lv->block = block_of(root);
 	lv->nslots = root->simple_rel_array_size;
 
@@ -809,13 +659,13 @@ init_level(PlannerInfo *root)
 			rels_used = bms_add_member(rels_used, i);
 	}
 	/* unique names like EXPLAIN's (a, a_1, ...) over this level's range table */
-	lv->names = select_rtable_names_for_explain(root->parse->rtable, rels_used);
+	lv->sql.names = select_rtable_names_for_explain(root->parse->rtable, rels_used);
 
 	lv->sorted = palloc(sizeof(PsNameIdx) * Max(bms_num_members(rels_used), 1));
 	i = -1;
 	while ((i = bms_next_member(rels_used, i)) >= 0)
 	{
-		char	   *name = (char *) list_nth(lv->names, i - 1);
+		char	   *name = (char *) list_nth(lv->sql.names, i - 1);
 
 		if (name == NULL)
 			continue;
@@ -846,7 +696,7 @@ init_level(PlannerInfo *root)
 		{
 			if (root->simple_rte_array[i]->rtekind == RTE_RELATION)
 				st.touched_table = true;
-			record_rel(lv, rel->relids, rel->relids, false, rel->rows, target);
+			record_subplan(lv, PS_SUBPLAN_BASE, rel->relids, NULL, rel->rows, target);
 		}
 		lv->base_target[i] = target;
 		if (target >= 0)
@@ -866,12 +716,12 @@ get_level(PlannerInfo *root, bool *created)
 	MemoryContext oldcxt;
 
 	*created = false;
-	if (st.last_level && st.last_level->root == root)
+	if (st.last_level && st.last_level->sql.root == root)
 		return st.last_level;
 	foreach(lc, st.levels)
 	{
 		lv = (PsLevel *) lfirst(lc);
-		if (lv->root == root)
+		if (lv->sql.root == root)
 		{
 			st.last_level = lv;
 			return lv;
@@ -889,6 +739,84 @@ static inline bool
 hooks_act(void)
 {
 	return st.active && planner_depth == 1;
+}
+
+/* ---------------------------------------------------------------------
+ * parameterized sub-plans: a rel's ParamPathInfos
+ * ---------------------------------------------------------------------
+ */
+static PsParamTarget *
+find_param_target(PsLevel *lv, Relids relids, Relids outer)
+{
+	ListCell   *lc;
+
+	foreach(lc, lv->param_target)
+	{
+		PsParamTarget *t = (PsParamTarget *) lfirst(lc);
+
+		if (bms_equal(t->relids, relids) && bms_equal(t->outer, outer))
+			return t;
+	}
+	return NULL;
+}
+
+/* Record each of the rel's parameterized sub-plans (with PG's estimate) on its first visit */
+static void
+record_ppis(PsLevel *lv, RelOptInfo *rel, Relids relids)
+{
+	ListCell   *lc;
+
+	foreach(lc, rel->ppilist)
+	{
+		ParamPathInfo *ppi = (ParamPathInfo *) lfirst(lc);
+		PsParamTarget *t = find_param_target(lv, relids, ppi->ppi_req_outer);
+
+		record_subplan(lv, PS_SUBPLAN_PARAM, relids, ppi, ppi->ppi_rows, t ? t->rows : -1.0);
+	}
+}
+
+/*
+ * Give the rel's parameterized sub-plans their pushed rows: the ParamPathInfo
+ * and the paths using it (join paths above read those rows).  With
+ * pilotscope.cards_parameterized each one must have a pushed value, as in
+ * PilotScope when pushed cards were pulled with parameterized sub-plans.
+ * Idempotent: a join rel gets ParamPathInfos as its input pairs are joined.
+ */
+static void
+apply_param_targets(PsLevel *lv, RelOptInfo *rel, Relids relids)
+{
+	ListCell   *lc;
+	ListCell   *lp;
+
+	if (lv->param_target == NIL && !st.cards_parameterized)
+		return;
+	foreach(lc, rel->ppilist)
+	{
+		ParamPathInfo *ppi = (ParamPathInfo *) lfirst(lc);
+		PsParamTarget *t = find_param_target(lv, relids, ppi->ppi_req_outer);
+
+		if (t == NULL)
+		{
+			if (st.cards_parameterized)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("pilotscope.cards has no row count for the parameterized sub-plan \"%s\"",
+								make_key(lv, relids, ppi->ppi_req_outer)),
+						 errhint("Push the rows of every sub-plan a pull with parameterized sub-plans "
+								 "returned, or SET pilotscope.cards_parameterized = off.")));
+			continue;
+		}
+		if (ppi->ppi_rows == t->rows)
+			continue;
+		ppi->ppi_rows = t->rows;
+		foreach(lp, rel->pathlist)
+		{
+			Path	   *path = (Path *) lfirst(lp);
+
+			if (path->param_info == ppi)
+				path->rows = t->rows;
+		}
+	}
 }
 
 /* ---------------------------------------------------------------------
@@ -915,9 +843,14 @@ ps_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 			if (created && lv->any_base_target &&
 				rte->rtekind == RTE_RELATION && !rte->inh &&
 				rte->relkind != RELKIND_FOREIGN_TABLE && rte->tablesample == NULL)
-				rebuild_plain_rel(root, rel);
+				ps_rebuild_plain_rel(root, rel);
+			if (st.pin != NULL && root->parent_root == NULL)
+				ps_pin_scan(st.pin, root, rel, rti, rte);
+			if (st.record_param)
+				record_ppis(lv, rel, rel->relids);
 			if ((int) rti < lv->nslots && lv->base_target[rti] >= 0)
 				fix_rel_rows(rel, lv->base_target[rti]);
+			apply_param_targets(lv, rel, rel->relids);
 		}
 	}
 
@@ -927,7 +860,7 @@ ps_set_rel_pathlist(PlannerInfo *root, RelOptInfo *rel, Index rti,
 
 /* the join rel's pushed value (-1: none); records it on its first visit */
 static double
-visit_joinrel(PsLevel *lv, Relids relids, Relids fullrelids, double pg_rows)
+visit_joinrel(PsLevel *lv, Relids relids, double pg_rows)
 {
 	double		target = -1.0;
 
@@ -940,7 +873,7 @@ visit_joinrel(PsLevel *lv, Relids relids, Relids fullrelids, double pg_rows)
 			target = t->rows;
 	}
 	if (st.record != PS_RECORD_OFF)
-		record_rel(lv, relids, fullrelids, true, pg_rows, target);
+		record_subplan(lv, PS_SUBPLAN_JOIN, relids, NULL, pg_rows, target);
 	return target;
 }
 
@@ -968,7 +901,8 @@ ps_set_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 {
 	if (hooks_act() && joinrel->reloptkind == RELOPT_JOINREL &&
 		(st.record != PS_RECORD_OFF || st.last_level == NULL ||
-		 st.last_level->root != root || st.last_level->join_target != NULL))
+		 st.last_level->sql.root != root || st.last_level->join_target != NULL ||
+		 st.last_level->param_target != NIL || st.cards_parameterized || st.pin != NULL))
 	{
 		bool		created;
 		PsLevel    *lv = get_level(root, &created);
@@ -982,14 +916,19 @@ ps_set_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 			PsWordEntry *e = psw_insert(lv->seen, word, &found);
 
 			if (!found)
-				e->target = visit_joinrel(lv, relids, joinrel->relids, joinrel->rows);
+				e->target = visit_joinrel(lv, relids, joinrel->rows);
 			target = e->target;
 		}
 		else
-			target = visit_joinrel(lv, relids, joinrel->relids, joinrel->rows);
+			target = visit_joinrel(lv, relids, joinrel->rows);
 
 		if (target >= 0 && joinrel->rows != target)
 			fix_rel_rows(joinrel, target);
+		if (st.record_param)
+			record_ppis(lv, joinrel, relids);
+		apply_param_targets(lv, joinrel, relids);
+		if (st.pin != NULL && root->parent_root == NULL)
+			ps_pin_join_paths(st.pin, joinrel, outerrel);
 	}
 
 	if (prev_set_join_pathlist_hook)
@@ -1010,7 +949,9 @@ ps_join_search(PlannerInfo *root, int levels_needed, List *initial_rels)
 {
 	RelOptInfo *rel;
 
-	if (prev_join_search_hook)
+	if (st.pin != NULL && hooks_act() && root->parent_root == NULL)
+		rel = ps_pin_join_search(st.pin, root, initial_rels);
+	else if (prev_join_search_hook)
 		rel = prev_join_search_hook(root, levels_needed, initial_rels);
 	else if (enable_geqo && levels_needed >= geqo_threshold)
 		rel = geqo(root, levels_needed, initial_rels);
@@ -1024,7 +965,7 @@ ps_join_search(PlannerInfo *root, int levels_needed, List *initial_rels)
 		PsLevel    *lv = get_level(root, &created);
 		double		target;
 
-		target = visit_joinrel(lv, base_relids(root, rel->relids), rel->relids, rel->rows);
+		target = visit_joinrel(lv, base_relids(root, rel->relids), rel->rows);
 		if (target >= 0 && rel->rows != target)
 			fix_rel_rows(rel, target);
 	}
@@ -1040,23 +981,31 @@ ps_join_search(PlannerInfo *root, int levels_needed, List *initial_rels)
  * hooks do not act on (nothing pushed, nothing recorded) gets no state.
  */
 static void
-stmt_begin(PsPlanRequest *request)
+stmt_begin(PsPlanRequest *request, PsPin *pin)
 {
+	PsCards    *cards = pending_cards ? pending_cards : ps_cards;
+
+	pending_cards = NULL;
 	memset(&st, 0, sizeof(st));
 	st.request = request;
 	if (!ps_enabled)
 		return;
 	if (request != NULL && request->capture)
+	{
 		st.record = request->with_sql ? PS_RECORD_SQL : PS_RECORD_ROWS;
-	else
+		st.record_param = request->with_param;
+	}
+	else if (!capturing_pin)
 		st.record = ps_record_mode;
-	if (ps_cards == NULL && st.record == PS_RECORD_OFF)
+	st.cards_parameterized = ps_cards_parameterized && !capturing_pin;
+	st.pin = pin;
+	if (cards == NULL && st.record == PS_RECORD_OFF && !st.cards_parameterized && pin == NULL)
 		return;
 
 	st.active = true;
 	st.cxt = AllocSetContextCreate(CurrentMemoryContext, "pilotscope statement",
 								   ALLOCSET_DEFAULT_SIZES);
-	st.cards = ps_copy_cards(ps_cards, st.cxt);
+	st.cards = ps_copy_cards(cards, st.cxt);
 	if (st.record != PS_RECORD_OFF)
 	{
 		HASHCTL		ctl;
@@ -1071,20 +1020,47 @@ stmt_begin(PsPlanRequest *request)
 	}
 }
 
+/* lexicographic order of the members (the order DP join search builds rels in) */
+static int
+cmp_relids(Relids a, Relids b)
+{
+	int			x = -1;
+	int			y = -1;
+
+	for (;;)
+	{
+		x = bms_next_member(a, x);
+		y = bms_next_member(b, y);
+		if (x < 0 || y < 0)
+			return (x >= 0) - (y >= 0);
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+}
+
+/*
+ * Rows in the order PilotScope reports them: by level, base rels (in range
+ * table order), parameterized sub-plans, then join rels by size.
+ */
 static int
 cmp_subplan(const void *a, const void *b)
 {
 	const PsSubplan *x = (const PsSubplan *) a;
 	const PsSubplan *y = (const PsSubplan *) b;
 
+	int			c;
+
 	if (x->block != y->block)
 		return x->block < y->block ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
 	if (x->nrels != y->nrels)
 		return x->nrels < y->nrels ? -1 : 1;
-	return strcmp(x->key, y->key);
+	c = cmp_relids(x->relids, y->relids);
+	return c != 0 ? c : cmp_relids(x->outer, y->outer);
 }
 
-/* the recorded sub-plans, sorted, copied into cxt (they outlive the statement) */
+/* the recorded sub-plans, sorted, copied into cxt (they outlive the statement; their relids do not) */
 static int
 copy_records(MemoryContext cxt, PsSubplan **out)
 {
@@ -1104,6 +1080,8 @@ copy_records(MemoryContext cxt, PsSubplan **out)
 		i++;
 	}
 	qsort(subs, i, sizeof(PsSubplan), cmp_subplan);
+	for (n = 0; n < i; n++)
+		subs[n].relids = subs[n].outer = NULL;	/* they die with the statement */
 	*out = subs;
 	return i;
 }
@@ -1124,6 +1102,37 @@ stmt_end(void)
 	}
 }
 
+static PlannedStmt *ps_planner(Query *parse, const char *query_string, int cursorOptions,
+							   ParamListInfo boundParams);
+
+/*
+ * The shape to pin a statement to: its plan with pilotscope.pin_cards as the
+ * cards, planned as a statement of its own (nothing recorded).
+ */
+static PsPin *
+capture_pin(Query *parse, const char *query_string, int cursorOptions, ParamListInfo boundParams)
+{
+	int			depth = planner_depth;
+	PlannedStmt *shape;
+
+	pending_cards = ps_pin_cards;
+	capturing_pin = true;
+	planner_depth = 0;
+	PG_TRY();
+	{
+		/* the planner scribbles on its input */
+		shape = ps_planner(copyObject(parse), query_string, cursorOptions, boundParams);
+	}
+	PG_FINALLY();
+	{
+		capturing_pin = false;
+		pending_cards = NULL;
+		planner_depth = depth;
+	}
+	PG_END_TRY();
+	return ps_pin_from_plan(shape);
+}
+
 /*
  * planner_hook.  A statement starts at the outermost planner call, or at the
  * call ps_plan() makes (then the statement being planned, if any, is saved
@@ -1140,11 +1149,14 @@ ps_planner(Query *parse, const char *query_string, int cursorOptions,
 	PsStmt		outer_st = st;
 	int			outer_depth = planner_depth;
 	PlannedStmt *result;
+	PsPin	   *pin = NULL;
 
 	pending_request = NULL;
+	if (starts && ps_enabled && ps_pin_cards != NULL && !capturing_pin)
+		pin = capture_pin(parse, query_string, cursorOptions, boundParams);
 	if (starts)
 	{
-		stmt_begin(request);
+		stmt_begin(request, pin);
 		planner_depth = 0;
 	}
 	planner_depth++;

@@ -1,5 +1,5 @@
-"""Fuzz the extension as an unprivileged role: random joins of stats_tiny with random pushes, through every
-entry point, while functions the planner runs change the settings or plan other statements. The server
+"""Fuzz the extension as an unprivileged role: random inner, outer, semi and anti joins of stats_tiny with random
+pushes (parameterized sub-plans' included), through every entry point, while functions the planner runs change the settings or plan other statements. The server
 must never crash and an executed query's result must not change.
 
 Seeded and bounded by a number of statements (PILOTSCOPE_FUZZ_SEED / PILOTSCOPE_FUZZ_STATEMENTS to
@@ -33,8 +33,8 @@ EDGES = [("p", "owneruserid", "u", "id"), ("b", "userid", "u", "id"), ("c", "use
          ("v", "postid", "p", "id"), ("ph", "postid", "p", "id"), ("pl", "postid", "p", "id"),
          ("t", "excerptpostid", "p", "id"), ("p", "lasteditoruserid", "u", "id")]
 
-# STABLE functions the planner runs while estimating "<alias>.id > pg_temp.fz_...(...)" (all return 0,
-# and every id is positive, so the predicate keeps every row)
+# STABLE functions the planner runs while estimating "<alias>.id IS NULL OR <alias>.id > pg_temp.fz_...(...)"
+# (all return 0, and every id is positive, so the predicate keeps every row)
 FUNCTIONS = [
     "CREATE FUNCTION pg_temp.fz_set(name text, value text) RETURNS int STABLE LANGUAGE sql "
     "AS $$ SELECT 0 FROM (SELECT set_config(name, value, false)) s $$",
@@ -48,9 +48,14 @@ FUNCTIONS = [
     "AS $$ BEGIN PERFORM set_config('pilotscope.cards', 'u:1', false); RAISE EXCEPTION 'fuzz'; END $$",
 ]
 MALFORMED = ["u", "u:abc", ":", "u:-1", "u:nan", "u:inf", "u:1e999", "u:1; u:2", "u u:3", "99999999/u:1",
-             "u:", "1/:4", "u:0x10", "ü:1", "u:1;;;;p:2", "u:1e-400"]
-SETTINGS = ["pilotscope.cards", "pilotscope.record", "pilotscope.enabled"]
-SETTING_VALUES = {"pilotscope.record": ["off", "rows", "sql", "bogus"], "pilotscope.enabled": ["on", "off", "maybe"]}
+             "u:", "1/:4", "u:0x10", "ü:1", "u:1;;;;p:2", "u:1e-400", "u |:1", "| u:1", "u | p | b:1", "u | u:1",
+             "u|p:1", "1/u | :2"]
+SETTINGS = ["pilotscope.cards", "pilotscope.pin_cards", "pilotscope.record", "pilotscope.enabled",
+            "pilotscope.parameterized_subplans", "pilotscope.cards_parameterized"]
+SETTING_VALUES = {"pilotscope.record": ["off", "rows", "sql", "bogus"], "pilotscope.enabled": ["on", "off", "maybe"],
+                  "pilotscope.parameterized_subplans": ["on", "off", "2"],
+                  "pilotscope.cards_parameterized": ["on", "off", "x"]}
+JOIN_KINDS = ["inner", "inner", "inner", "left", "right", "full", "exists", "not exists"]
 
 
 @dataclass
@@ -85,28 +90,42 @@ class Fuzzer:
     def quote(self, text: str) -> str:
         return self.conn.cursor().mogrify("%s", (text,)).decode()
 
+    def filter(self, alias: str) -> str:
+        column = self.rng.choice(TABLES[alias][1])
+        op = self.rng.choice(["<", ">", "=", "<>", "<="])
+        return f"{alias}.{column} {op} {self.rng.choice([-1, 0, 1, 3, 10, 100, 10**6])}"
+
     def query(self) -> tuple[str, list[str]]:
-        """count(*) over a random connected join of 1-5 tables with random filters, and its aliases."""
-        chosen = [self.rng.choice(list(TABLES))]
-        joins = []
+        """count(*) over a random connected join of 1-5 tables (inner, outer, [NOT] EXISTS) with random
+        filters, and the aliases its WHERE can name."""
+        first = self.rng.choice(list(TABLES))
+        chosen, visible = [first], [first]
+        from_clause, filters = f"{TABLES[first][0]} AS {first}", []
         for _ in range(self.rng.randint(0, 4)):
-            edge = self.rng.choice([e for e in EDGES if (e[0] in chosen) != (e[2] in chosen)])
-            chosen.append(edge[2] if edge[0] in chosen else edge[0])
-            joins.append(f"{edge[0]}.{edge[1]} = {edge[2]}.{edge[3]}")
-        filters = []
-        for alias in chosen:
-            if self.rng.random() < 0.4:
-                column = self.rng.choice(TABLES[alias][1])
-                op = self.rng.choice(["<", ">", "=", "<>", "<="])
-                filters.append(f"{alias}.{column} {op} {self.rng.choice([-1, 0, 1, 3, 10, 100, 10**6])}")
-        tables = ", ".join(f"{TABLES[a][0]} AS {a}" for a in chosen)
-        where = " AND ".join(joins + filters)
-        return f"SELECT count(*) FROM {tables}" + (f" WHERE {where}" if where else ""), chosen
+            edge = self.rng.choice([e for e in EDGES if (e[0] in visible) != (e[2] in visible)
+                                    and (e[0] not in chosen or e[2] not in chosen)] or [None])
+            if edge is None:
+                break
+            alias = edge[2] if edge[0] in visible else edge[0]
+            chosen.append(alias)
+            on = f"{edge[0]}.{edge[1]} = {edge[2]}.{edge[3]}"
+            if self.rng.random() < 0.3:
+                on += " AND " + self.filter(alias)
+            kind = self.rng.choice(JOIN_KINDS)
+            if kind in ("exists", "not exists"):
+                filters.append(f"{kind.upper()} (SELECT 1 FROM {TABLES[alias][0]} AS {alias} WHERE {on})")
+                continue
+            from_clause += f" {'INNER' if kind == 'inner' else kind.upper()} JOIN {TABLES[alias][0]} AS {alias} ON {on}"
+            visible.append(alias)
+        filters += [self.filter(alias) for alias in visible if self.rng.random() < 0.4]
+        where = " AND ".join(filters)
+        return f"SELECT count(*) FROM {from_clause}" + (f" WHERE {where}" if where else ""), visible
 
     def query_keys(self, sql: str) -> list[str]:
         if sql not in self.keys:
             self.reset()
-            self.keys[sql] = [r[0] for r in self.run("SELECT key FROM pilotscope_subplans(%s, false)", (sql,))]
+            self.run("SET pilotscope.parameterized_subplans = on")
+            self.keys[sql] = [r[0] for r in self.run("SELECT key FROM pilotscope_subplans(%s, false)", (sql,)) or []]
             counted = self.run(sql)
             self.counts[sql] = counted[0][0] if counted else None  # None: too slow to count
         return self.keys[sql]
@@ -128,7 +147,7 @@ class Fuzzer:
         kind = self.rng.choice(["set", "set", "fold", "pull", "explain", "fail"])
         if kind == "set":
             name = self.rng.choice(SETTINGS)
-            value = self.cards(sql) if name == "pilotscope.cards" else self.rng.choice(SETTING_VALUES[name])
+            value = self.cards(sql) if name.endswith("cards") else self.rng.choice(SETTING_VALUES[name])
             call = f"pg_temp.fz_set({self.quote(name)}, {self.quote(value)})"
         elif kind == "fold":
             call = f"pg_temp.fz_fold({self.quote(self.cards(sql))})"
@@ -139,7 +158,7 @@ class Fuzzer:
             call = f"pg_temp.fz_explain({self.quote(self.query()[0])}, {vectors})"
         else:
             call = "pg_temp.fz_fail()"
-        return f"{alias}.id > {call}"
+        return f"({alias}.id IS NULL OR {alias}.id > {call})"  # keeps every row, null-extended ones too
 
     def statement(self) -> None:
         """One random query, pushes and settings, through a random entry point."""
@@ -148,9 +167,13 @@ class Fuzzer:
         self.reset()
         for setting in self.rng.sample(["geqo_threshold = 2", "max_parallel_workers_per_gather = 2",
                                         "parallel_setup_cost = 0", "min_parallel_table_scan_size = 0",
-                                        "enable_nestloop = off", "pilotscope.record = 'sql'"], 2):
+                                        "enable_nestloop = off", "pilotscope.record = 'sql'",
+                                        "pilotscope.parameterized_subplans = on", "pilotscope.cards_parameterized = on"],
+                                       2):
             self.run(f"SET {setting}")
         self.run("SET pilotscope.cards = %s", (self.cards(sql),))
+        if self.rng.random() < 0.2:  # plan in the shape chosen with other cards
+            self.run("SET pilotscope.pin_cards = %s", (self.cards(sql),))
         planned = sql
         if self.rng.random() < 0.5:
             planned += (" AND " if " WHERE " in sql else " WHERE ") + self.mutator(self.rng.choice(aliases), sql)
