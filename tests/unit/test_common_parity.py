@@ -69,3 +69,16 @@ def test_json_str_to_json_obj_takes_text_a_dict_or_explains_one_element_list():
         json_str_to_json_obj("[1, 2]")
     with pytest.raises(ValueError, match="JSON object"):
         json_str_to_json_obj("3")
+
+
+def test_pg_hints_name_each_scan_join_and_the_join_order():
+    from pilotscope.Common.Util import get_pg_hints
+    plan = {"Plan": {"Node Type": "Aggregate", "Plans": [{"Node Type": "Hash Join", "Plans": [
+        {"Node Type": "Seq Scan", "Alias": "b"},
+        {"Node Type": "Hash", "Plans": [{"Node Type": "Nested Loop", "Plans": [
+            {"Node Type": "Index Scan", "Alias": "u"}, {"Node Type": "Bitmap Heap Scan", "Alias": "c", "Plans": [
+                {"Node Type": "Bitmap Index Scan", "Index Name": "c_idx"}]}]}]}]}]}}
+    assert get_pg_hints(plan).splitlines() == [
+        "/*+", "SeqScan(b)", "IndexScan(u)", "BitmapScan(c)", "NestLoop(u c)", "HashJoin(b u c)",
+        "Leading((b (u c)))", "*/"]
+    assert "Leading" not in get_pg_hints({"Plan": {"Node Type": "Seq Scan", "Alias": "b"}})
