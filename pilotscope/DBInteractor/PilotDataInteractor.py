@@ -23,7 +23,7 @@ import psycopg2.errors
 
 from pilotscope import db
 from pilotscope.DBInteractor.simple_query import run_message
-from pilotscope.DBInteractor.subplan_keys import alias_key, is_parameterized, subquery_key
+from pilotscope.DBInteractor.subplan_keys import alias_cards, subquery_key
 from pilotscope.Exception.Exception import PilotScopeInternalError, PilotScopeNotSupportedOperationException
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotEnum import ScanJoinMethodEnum
@@ -129,12 +129,7 @@ class PilotDataInteractor:
         count is used only with `enable_parameterized_subquery`, which then also requires one for
         every parameterized sub-plan of the query (PilotScopeInternalError names one missing).
         """
-        cards = {}
-        for key, rows in subquery_2_value.items():
-            alias = alias_key(key)
-            if enable_parameterized_subquery or not is_parameterized(alias):
-                cards[alias] = rows
-        self._settings[CARDS_SETTING] = format_cards(cards)
+        self._settings[CARDS_SETTING] = format_cards(alias_cards(subquery_2_value, enable_parameterized_subquery))
         if enable_parameterized_subquery:
             self._settings[CARDS_PARAMETERIZED_SETTING] = "on"
         else:

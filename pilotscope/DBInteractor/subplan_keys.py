@@ -17,6 +17,7 @@ its key at "; " and dropping the last two pieces leaves the statements, as Pilot
 from __future__ import annotations
 
 import re
+from typing import Mapping
 
 PARAMETERIZED = " | "  # between a parameterized sub-plan's aliases and its outer aliases
 _MARKER = re.compile(r"/\*pilotscope:([^*]*)\*/\s*$")
@@ -37,6 +38,16 @@ def alias_key(key: str) -> str:
     if found is None:
         return key
     return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), found.group(1))
+
+
+def alias_cards(subquery_2_value: Mapping[str, float], parameterized: bool = False) -> dict[str, float]:
+    """Pushed rows by alias key, from alias keys or PilotScope keys; parameterized sub-plans only when asked."""
+    cards = {}
+    for key, rows in subquery_2_value.items():
+        alias = alias_key(key)
+        if parameterized or not is_parameterized(alias):
+            cards[alias] = rows
+    return cards
 
 
 def is_parameterized(key: str) -> bool:

@@ -188,11 +188,13 @@ def test_a_result_thread_hands_its_failure_to_the_joining_thread():
 
 
 def test_required_data_keeps_what_was_asked_in_pilotscope_column_names():
+    badges = "SELECT count(*) FROM badges AS b /*pilotscope:b*/"
     data = PilotTransData(sql="q", execution_time=0.25, physical_plan={"Plan": {}}, estimated_cost=12.5,
-                          subplans=[SubPlan(0, "base", 1, "b", 798.0, None, True, None)])
+                          subplans=[SubPlan(0, "base", 1, "b", 798.0, None, True, None)],
+                          subquery_2_card={badges: 798.0})
     everything = RequiredData("t", execution_time=True, physical_plan=True, subquery_2_cards=True,
                               buffercache=True, estimated_cost=True)
     assert everything.row(data, {"badges": 3}) == {"execution_time": 0.25, "physical_plan": {"Plan": {}},
-                                                   "estimated_cost": 12.5, "subquery_to_card": {"b": 798.0},
+                                                   "estimated_cost": 12.5, "subquery_to_card": {badges: 798.0},
                                                    "buffercache": {"badges": 3}}
     assert RequiredData("t", execution_time=True).row(data, None) == {"execution_time": 0.25}

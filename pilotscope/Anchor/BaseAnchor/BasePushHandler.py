@@ -15,6 +15,7 @@ from psycopg2 import sql
 
 from pilotscope.Anchor.AnchorEnum import AnchorEnum
 from pilotscope.Anchor.BaseAnchor.BaseAnchorHandler import BaseAnchorHandler
+from pilotscope.DBInteractor.subplan_keys import alias_cards
 from pilotscope.errors import ConfigurationError
 from pilotscope.PilotEnum import PushHandlerTriggerLevelEnum
 
@@ -72,7 +73,8 @@ class CardPushHandler(BasePushHandler):
         self.subquery_2_card = self.acquire_injected_data(sql)
 
     def _cards(self) -> Mapping[str, float]:
-        return self.subquery_2_card or {}
+        """By alias key: the handler may return `subquery_2_card`'s PilotScope keys (count SQL + key comment)."""
+        return alias_cards(self.subquery_2_card or {})
 
 
 class HintPushHandler(BasePushHandler):
