@@ -54,8 +54,7 @@ class WireCounter:
     @staticmethod
     def _read_client(client: socket.socket, server: socket.socket, sent: list[str]) -> None:
         buffer, started = b"", False
-        while data := _recv(client):
-            server.sendall(data)
+        while data := _recv(client):  # recorded before forwarding: a reply never comes before its message is seen
             buffer += data
             while True:
                 if not started:  # untyped: length, then a request code
@@ -70,6 +69,7 @@ class WireCounter:
                 if buffer[:1] == b"Q":
                     sent.append(buffer[5:end].rstrip(b"\0").decode())
                 buffer = buffer[end:]
+            server.sendall(data)
         server.close()
 
 
