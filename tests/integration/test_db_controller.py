@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import threading
 from typing import Callable
 
 import pandas
 import psycopg2
 import pytest
+from private_servers import drop_database, private_embedded_server
 
-from pilotscope import db
 from pilotscope.Common.Index import Index
 from pilotscope.DBController.PostgreSQLController import PostgreSQLController
 from pilotscope.embedded_server import EmbeddedServer
@@ -25,7 +24,6 @@ from pilotscope.errors import ConfigurationError, PilotScopeError
 from pilotscope.Exception.Exception import (DatabaseDeepControlException, DatabaseStartException,
                                             DBStatementTimeoutException, PilotScopeExecCommandException)
 from pilotscope.Factory.DBControllerFectory import DBControllerFactory
-from pilotscope.paths import state_dir
 from pilotscope.PilotConfig import PostgreSQLConfig
 
 SELECTIVE = "SELECT * FROM badges WHERE date = 1406838696"  # badges.date has no index in stats_tiny
@@ -176,20 +174,14 @@ def scratch(worker_id_suffix):
     """A controller of a database of this worker's own, which the controller creates, holding `items`."""
     name = f"pilotscope_controller_{worker_id_suffix}"
     config = PostgreSQLConfig(db=name)
-    _drop_database(config, name)
+    drop_database(config, name)
     controller = DBControllerFactory.get_db_controller(config)
     controller.execute("CREATE TABLE items (id int PRIMARY KEY, code int UNIQUE, k int, note text)")
     controller.execute("INSERT INTO items SELECT g, g, g % 7, 'n' || g FROM generate_series(1, 3000) g")
     yield controller
     controller._close_all_connections()
-    _drop_database(config, name)
+    drop_database(config, name)
 
-
-def _drop_database(config: PostgreSQLConfig, name: str) -> None:
-    admin = db.connect(config, dbname="postgres", autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute(psycopg2.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(psycopg2.sql.Identifier(name)))
-    admin.close()
 
 
 def test_a_missing_database_that_is_no_dataset_is_created(scratch):
@@ -265,15 +257,9 @@ def test_controlling_the_server_needs_deep_control(controller):
 
 @pytest.fixture(scope="module")
 def private_server(worker_id_suffix):
-    """An embedded server of this worker's own (PILOTSCOPE_HOME), destroyed afterwards."""
-    # under the state folder: pytest's tmp_path is private to root, the server user could not reach it
-    home = state_dir() / "test_db_controller" / worker_id_suffix
-    shutil.rmtree(home, ignore_errors=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PILOTSCOPE_HOME", str(home))
-        yield EmbeddedServer()
-        EmbeddedServer().destroy()
-    shutil.rmtree(home, ignore_errors=True)
+    """An embedded server of this worker's own (see conftest.private_embedded_server)."""
+    with private_embedded_server("test_db_controller", worker_id_suffix) as server:
+        yield server
 
 
 @pytest.fixture

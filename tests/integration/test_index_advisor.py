@@ -13,13 +13,13 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from private_servers import drop_database
 from psycopg2 import sql
 
 from algorithm_examples.Index.advisor import recommend_indexes
 from algorithm_examples.Index.applied_indexes import AppliedIndexes, advised_name, drop_leftovers
 from algorithm_examples.Index.extend import ExtendSettings
 from algorithm_examples.Index.IndexPresetScheduler import IndexScheduler, advise_and_build
-from pilotscope import db
 from pilotscope.Common.Index import Index
 from pilotscope.Common.MLflowTracker import start_tracking
 from pilotscope.datasets import load_fast_sql
@@ -76,7 +76,7 @@ def scratch_config(worker_id_suffix):
     """A database of this worker's own with a hostile-named table and `items`, analysed, the extension created."""
     name = f"pilotscope_index_{worker_id_suffix}"
     config = PostgreSQLConfig(db=name)
-    _drop_database(config, name)
+    drop_database(config, name)
     controller = DBControllerFactory.get_db_controller(config)  # creates the database
     controller.execute("CREATE EXTENSION IF NOT EXISTS pilotscope")
     controller.execute(sql.SQL("CREATE TABLE {} (id int PRIMARY KEY, {} int, {} int)").format(
@@ -89,14 +89,8 @@ def scratch_config(worker_id_suffix):
     controller.execute("ANALYZE")
     yield config
     controller._close_all_connections()
-    _drop_database(config, name)
+    drop_database(config, name)
 
-
-def _drop_database(config: PostgreSQLConfig, name: str) -> None:
-    admin = db.connect(config, dbname="postgres", autocommit=True)
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    admin.close()
 
 
 def catalog(config: PostgreSQLConfig) -> list[tuple]:

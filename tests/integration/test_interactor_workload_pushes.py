@@ -3,16 +3,14 @@ database of this worker's own) and knobs only a restart applies (on a private em
 test sees it restart)."""
 from __future__ import annotations
 
-import shutil
 
 import psycopg2.sql
 import pytest
+from private_servers import private_embedded_server
 
 from pilotscope import db
 from pilotscope.Common.Index import Index
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
-from pilotscope.embedded_server import EmbeddedServer
-from pilotscope.paths import state_dir
 from pilotscope.PilotConfig import PostgreSQLConfig
 
 
@@ -60,14 +58,9 @@ def test_pushed_indexes_are_built_once_before_the_first_execution_and_stay(items
 
 @pytest.fixture
 def private_server(worker_id_suffix):
-    """An embedded server of this worker's own (PILOTSCOPE_HOME), destroyed afterwards."""
-    home = state_dir() / "test_interactor_workload_pushes" / worker_id_suffix
-    shutil.rmtree(home, ignore_errors=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PILOTSCOPE_HOME", str(home))
-        yield EmbeddedServer()
-        EmbeddedServer().destroy()
-    shutil.rmtree(home, ignore_errors=True)
+    """An embedded server of this worker's own (see conftest.private_embedded_server)."""
+    with private_embedded_server("test_interactor_workload_pushes", worker_id_suffix) as server:
+        yield server
 
 
 def test_a_knob_only_a_restart_applies_restarts_the_server_once_and_stays(private_server):

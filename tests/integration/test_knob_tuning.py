@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import psycopg2
 import pytest
+from private_servers import private_embedded_server
 
 from algorithm_examples.KnobTuning.KnobPresetScheduler import get_knob_preset_scheduler
 from algorithm_examples.KnobTuning.knob_space import Knob
@@ -21,7 +21,7 @@ from pilotscope import settings_lease
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.embedded_server import EmbeddedServer
 from pilotscope.errors import ConfigurationError
-from pilotscope.paths import PROJECT_ROOT, state_dir
+from pilotscope.paths import PROJECT_ROOT
 from pilotscope.PilotConfig import PostgreSQLConfig
 
 pytestmark = pytest.mark.xdist_group("knob_tuning")  # one worker: one private server, one SMAC import
@@ -33,17 +33,9 @@ QUERY = "SELECT count(*) FROM generate_series(1, 20000) g"
 
 @pytest.fixture(scope="module")
 def private_server(worker_id_suffix):
-    """An embedded server of this worker's own (PILOTSCOPE_HOME) with stats_tiny, destroyed afterwards."""
-    # under the state folder: pytest's tmp_path is private to root, the server user could not reach it
-    home = state_dir() / "test_knob_tuning" / worker_id_suffix
-    shutil.rmtree(home, ignore_errors=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PILOTSCOPE_HOME", str(home))
-        from pilotscope.datasets import load_dataset
-        load_dataset("stats_tiny", PostgreSQLConfig(db="stats_tiny"))
-        yield EmbeddedServer()
-        EmbeddedServer().destroy()
-    shutil.rmtree(home, ignore_errors=True)
+    """An embedded server of this worker's own (see conftest.private_embedded_server)."""
+    with private_embedded_server("test_knob_tuning", worker_id_suffix, ("stats_tiny",)) as server:
+        yield server
 
 
 @pytest.fixture
