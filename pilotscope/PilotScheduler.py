@@ -114,6 +114,7 @@ class PilotScheduler:
         self.user_tasks: list = []  # PilotScope's push handlers, in registration order
         # run by init() in registration order: PilotScope events, and callables taking the scheduler
         self.events: list[Event | Callable[["PilotScheduler"], None]] = []
+        self._query_finish_events: list[QueryFinishEvent] = []  # counted after every steered query
         self.required_data: RequiredData | None = None
         self.returns_records = returns_records  # PilotScope's `execute`: the records, not a QueryResult
         self.tracker = None  # the MLflow run a preset tracks this scheduler's algorithm in, if any
@@ -194,6 +195,7 @@ class PilotScheduler:
                 raise ConfigurationError(f"register_events takes PilotScope events (subclasses of PilotEvent's "
                                          f"QueryFinishEvent, PretrainingModelEvent, ...), got {type(event).__name__}.")
         self.events += events
+        self._query_finish_events += [event for event in events if isinstance(event, QueryFinishEvent)]
 
     def register_event(self, event: Callable[["PilotScheduler"], None]) -> None:
         """A callable run once in `init()` with the scheduler, in registration order (collection before training)."""
@@ -241,7 +243,7 @@ class PilotScheduler:
         if steer and self.required_data is not None:
             self.required_data.register_pulls(self.data_interactor)
         data = self.data_interactor.execute(sql, timeout=timeout, settings=decision.settings)
-        if steer and not data.timed_out and (self.required_data is not None or self.events):
+        if steer and not data.timed_out and (self.required_data is not None or self._query_finish_events):
             self._after_query(data)
         ended = time.perf_counter()
         return QueryResult(sql=sql, records=data.records, end_to_end_time=ended - started,
@@ -254,9 +256,8 @@ class PilotScheduler:
         if required is not None:
             buffercache = self.db_controller.get_buffercache() if required.buffercache else None
             self.data_manager.save_data(required.table, required.row(data, buffercache))
-        for event in self.events:
-            if isinstance(event, QueryFinishEvent):
-                event._update(self.db_controller, self.data_manager)
+        for event in self._query_finish_events:
+            event._update(self.db_controller, self.data_manager)
 
     def close(self) -> None:
         self.data_interactor.close()
