@@ -22,6 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, also when not installed
 
 from pilotscope.Common.box_table import box_table  # noqa: E402
+from pilotscope.Common.metric_meaning import SeriesSummary, change, meaning  # noqa: E402
 from pilotscope.Common.MLflowTracker import MLflowTracker  # noqa: E402
 from pilotscope.Common.tracking_store import (TrackingError, display_uri, get_experiment_id,  # noqa: E402
                                               tracking_client)
@@ -124,37 +125,55 @@ def cmd_best(client, args: argparse.Namespace) -> Any:
     return "\n".join(lines)
 
 
-def _diff(first: float | None, second: float | None) -> tuple[float | None, str]:
-    if first is None or second is None:
+def _series(client, run, key: str) -> SeriesSummary:
+    """A metric's whole history: MLflow's run record keeps only the latest step."""
+    history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: (m.step, m.timestamp))
+    return SeriesSummary.of([m.value for m in history] or [run.data.metrics[key]])
+
+
+def _diff_text(key: str, first: SeriesSummary | None, second: SeriesSummary | None) -> tuple[float | None, str]:
+    """Run 2's last value minus run 1's, as the guide shows it (`+0.6260 ⬆️`); none for per-query series."""
+    if first is None or second is None or meaning(key).per_item:
         return None, "-"
-    diff = second - first
+    diff = second.last - first.last
     marker = " ⬆️" if diff > 0 else " ⬇️" if diff < 0 else ""
-    return diff, f"{diff:+.4f}{marker}"
+    shown = f"{int(diff):+d}" if meaning(key).count and diff == int(diff) else f"{diff:+.4f}"
+    return diff, f"{shown}{marker}"
 
 
 def cmd_compare(client, args: argparse.Namespace) -> Any:
     runs = [resolve_run(client, args.run1), resolve_run(client, args.run2)]
-    metrics = sorted(set(runs[0].data.metrics) | set(runs[1].data.metrics))
+    keys = sorted(set(runs[0].data.metrics) | set(runs[1].data.metrics))
+    series = [{key: _series(client, run, key) for key in run.data.metrics} for run in runs]
     params = [key for key, _ in _ordered_params({**runs[0].data.params, **runs[1].data.params})]
+    compared = {}
+    for key in keys:
+        first, second = series[0].get(key), series[1].get(key)
+        diff, shown = _diff_text(key, first, second)
+        verdict = "" if diff is None else change(key, first.last, second.last)
+        compared[key] = {"diff": diff, "shown": shown, "change": verdict}
     if args.json:
         return {"runs": [{"run_id": run.info.run_id, "run_name": run.info.run_name, "status": run.info.status,
-                          "metrics": run.data.metrics, "params": run.data.params} for run in runs],
-                "metric_diff": {m: _diff(runs[0].data.metrics.get(m), runs[1].data.metrics.get(m))[0]
-                                for m in metrics}}
+                          "metrics": run.data.metrics, "params": run.data.params,
+                          "steps": {key: summary.steps for key, summary in found.items()}}
+                         for run, found in zip(runs, series)],
+                "metric_diff": {key: row["diff"] for key, row in compared.items()},
+                "metric_change": {key: row["change"] or None for key, row in compared.items()}}
     info = box_table(["", "Run 1", "Run 2"],
                      [["Run ID", runs[0].info.run_id[:8], runs[1].info.run_id[:8]],
                       ["Run Name", runs[0].info.run_name, runs[1].info.run_name],
                       ["Status", runs[0].info.status, runs[1].info.status]])
 
-    def value(run, key: str) -> str:
-        number = run.data.metrics.get(key)
-        return "-" if number is None else f"{number:.4f}"
-    metric_rows = [[m, value(runs[0], m), value(runs[1], m),
-                    _diff(runs[0].data.metrics.get(m), runs[1].data.metrics.get(m))[1]] for m in metrics]
+    def value(found: dict[str, SeriesSummary], key: str) -> str:
+        return found[key].describe(key) if key in found else "-"
+    metric_rows = [[key, value(series[0], key), value(series[1], key), compared[key]["shown"],
+                    compared[key]["change"]] for key in keys]
     param_rows = [[p, runs[0].data.params.get(p, "-"), runs[1].data.params.get(p, "-")] for p in params]
     parts = [info]
     if metric_rows:
-        parts += ["", "Metrics:", box_table(["Metric", "Run 1", "Run 2", "Diff (2-1)"], metric_rows)]
+        parts += ["", "Metrics (a step metric: its last value, range and number of steps; "
+                      "2 vs 1: better or worse for that metric):",
+                  box_table(["Metric", "Run 1", "Run 2", "Diff (2-1)", "2 vs 1"], metric_rows)]
     if param_rows:
         parts += ["", "Params:", box_table(["Param", "Run 1", "Run 2"], param_rows, [None, 40, 40])]
     return "\n".join(parts)

@@ -32,8 +32,12 @@ def store(mlflow_store_template, stats_tiny_config, tmp_path_factory) -> dict:
         for num_epoch in (100, 50):
             scheduler, tracker = get_baseline_preset_scheduler(stats_tiny_config, num_epoch=num_epoch)
             with tracker:
-                tracker.log_test_results(summarize_test_results(
-                    [scheduler.execute(sql) for sql in load_test_sql("stats_tiny")[:20]]))
+                results = [scheduler.execute(sql) for sql in load_test_sql("stats_tiny")[:20]]
+                for step, result in enumerate(results):  # per-query times, as the plugin logs them
+                    tracker.log_metrics({"query_time": result.end_to_end_time}, step=step)
+                for epoch in range(num_epoch // 25):  # a loss curve of 4 and of 2 epochs
+                    tracker.log_epoch(epoch, 1.0 / (epoch + 1))
+                tracker.log_test_results(summarize_test_results(results))
             scheduler.close()
             baseline_runs.append(tracker.run_id)
         probes = []
@@ -106,7 +110,7 @@ def test_compare_takes_id_prefixes_and_shows_metric_diffs_and_params(query, stor
     assert code == 0
     rows = _table_rows(out)
     assert ["Run ID", first[:8], second[:8]] in rows and ["Status", "FINISHED", "FINISHED"] in rows
-    assert ["Metric", "Run 1", "Run 2", "Diff (2-1)"] in rows and ["num_epoch", "100", "50"] in rows
+    assert ["Metric", "Run 1", "Run 2", "Diff (2-1)", "2 vs 1"] in rows and ["num_epoch", "100", "50"] in rows
     code, out, _ = query("compare", first, second, "--json")
     compared = json.loads(out)
     totals = [run["metrics"]["test_total_time"] for run in compared["runs"]]
@@ -114,6 +118,24 @@ def test_compare_takes_id_prefixes_and_shows_metric_diffs_and_params(query, stor
     (total_row,) = [row for row in rows if row[0] == "test_total_time"]
     assert total_row[3].startswith("+" if totals[1] > totals[0] else "-")
     assert total_row[3].endswith("⬆️" if totals[1] > totals[0] else "⬇️")
+    assert total_row[4] == ("worse" if totals[1] > totals[0] else "better")  # a time: lower is better
+    assert compared["metric_change"]["test_total_time"] == total_row[4]
+
+
+def test_compare_shows_counts_as_integers_and_step_metrics_as_series(query, store):
+    code, out, _ = query("compare", *store["baseline"])
+    rows = {row[0]: row[1:] for row in _table_rows(out)}
+    assert code == 0
+    assert rows["test_query_count"] == ["20", "20", "+0", ""]  # a count: no decimals, no better or worse
+    assert rows["test_failed_count"][3] == "same"  # fewer failures would be better
+    assert rows["train_loss"][0] == "0.2500 (last; 0.2500..1.0000, 4 steps)"
+    assert rows["train_loss"][1] == "0.5000 (last; 0.5000..1.0000, 2 steps)"
+    assert rows["train_loss"][2:] == ["+0.2500 ⬆️", "worse"]
+    assert rows["query_time"][0].endswith(", 20 steps") and rows["query_time"][2] == "-"  # per query: no last value
+    code, out, _ = query("compare", *store["baseline"], "--json")
+    compared = json.loads(out)
+    assert [run["steps"]["query_time"] for run in compared["runs"]] == [20, 20]
+    assert compared["metric_diff"]["query_time"] is None and compared["metric_change"]["test_query_count"] is None
 
 
 def test_compare_rejects_ambiguous_unknown_and_malformed_run_ids(query, store):
