@@ -15,6 +15,7 @@ from typing import Callable
 
 import pytest
 
+from pilotscope.Common.tracking_store import plain_mlflow_hint
 from pytest_pilotscope import references, results_file, tracking
 from pytest_pilotscope.options import PilotOptions
 from pytest_pilotscope.records import ModuleRecord
@@ -244,6 +245,8 @@ class PilotSession:
         elif any(r.stats().timed for r in self.modules.values()):
             notes.append("per-query timings: in each results file (extra_info.per_query) and run "
                          "(benchmark/per_query.json), not in pytest-benchmark's tables")
+        if self.options.tracked and (self.modules or self.worker_summaries):
+            notes.append(plain_mlflow_hint())
         reporter.write(module_lines(self.modules.values()) + self.worker_summaries, notes)
         if self.regressed:
             reporter.count_regression()

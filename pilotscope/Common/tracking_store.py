@@ -6,8 +6,14 @@ MLflow's own layout, so plain MLflow commands run from the project root (`mlflow
 `mlflow.search_runs`, `mlflow artifacts download`) see the same runs without any set-up. MLflow ≥3.13 refuses the plain `file:` store, so a project that still
 has one gets a message pointing at `mlflow migrate-filestore` instead of a second, empty store.
 
-`python -m pilotscope.Common.tracking_store [--artifact-root]` prints the URI (or the artifact
-folder), so shell scripts such as scripts/mlflow_ui.sh use the same store.
+Plain MLflow knows nothing of the project: with no `MLFLOW_TRACKING_URI` it opens `mlflow.db` in the
+current directory, creating an empty one. The guide runs its snippets from `test_example_algorithms/`,
+which therefore holds `mlflow.db` as a link to the project's (`GUIDE_FOLDERS`); from anywhere else,
+`eval "$(python -m pilotscope.Common.tracking_store --export)"` points plain MLflow at the store, and
+every benchmark summary says so (`plain_mlflow_hint`).
+
+`python -m pilotscope.Common.tracking_store [--artifact-root | --export]` prints the URI (or the artifact
+folder, or the export line), so shell scripts such as scripts/mlflow_ui.sh use the same store.
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ if TYPE_CHECKING:
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
 DEFAULT_STORE_DIR = PROJECT_ROOT / "mlruns"
 SQLITE_PREFIX = "sqlite:///"
+GUIDE_FOLDERS = ("test_example_algorithms",)  # each holds `mlflow.db`, a link to the project's store
 
 
 class TrackingError(PilotScopeError):
@@ -68,6 +75,23 @@ def tracking_uri() -> str:
             f"  mlflow migrate-filestore --source {DEFAULT_STORE_DIR} --target {SQLITE_PREFIX}{database}\n"
             f"(or point {TRACKING_URI_ENV} at another store).")
     return f"{SQLITE_PREFIX}{database}"
+
+
+def export_line(uri: str | None = None) -> str:
+    """The shell line that points plain MLflow at `uri` (default: pilotscope's store)."""
+    import shlex
+
+    return f"export {TRACKING_URI_ENV}={shlex.quote(uri or tracking_uri())}"
+
+
+def plain_mlflow_hint(uri: str | None = None) -> str:
+    """Where the runs are, and how plain MLflow (`mlflow ui`, `mlflow.search_runs`) finds them too."""
+    uri = uri or tracking_uri()
+    if os.environ.get(TRACKING_URI_ENV):
+        return f"MLflow runs: {display_uri(uri)}, from {TRACKING_URI_ENV}, which plain MLflow reads too"
+    folders = ", ".join(f"{name}/" for name in GUIDE_FOLDERS)
+    return (f"MLflow runs: {uri}; plain MLflow finds them from {PROJECT_ROOT} and {folders}; "
+            f"elsewhere: {export_line(uri)}")
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -246,16 +270,18 @@ def get_experiment_id(client: "MlflowClient", name: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the tracking URI (or with --artifact-root, the SQLite store's artifact folder) for scripts."""
+    """Print the tracking URI, or the SQLite store's artifact folder, or the line exporting the URI."""
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--artifact-root", action="store_true")
+    shown = parser.add_mutually_exclusive_group()
+    shown.add_argument("--artifact-root", action="store_true")
+    shown.add_argument("--export", action="store_true", help='for eval "$(...)": plain MLflow then finds the runs')
     args = parser.parse_args(argv)
     try:
         uri = tracking_uri()
     except TrackingError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print((artifact_root(uri) or "") if args.artifact_root else uri)
+    print((artifact_root(uri) or "") if args.artifact_root else export_line(uri) if args.export else uri)
     return 0
 
 

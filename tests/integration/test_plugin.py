@@ -194,7 +194,9 @@ def test_tracked_run_with_per_query_timings_results_file_and_deselection(bench, 
     result.assert_outcomes(passed=84, deselected=1)
     result.stdout.fnmatch_lines(["*pilotscope summary*",
                                  "deselected (not --db stats_tiny): test_baseline_imdb_tiny.py (imdb_tiny)",
-                                 "per-query timings: in each results file *"])
+                                 "per-query timings: in each results file *",
+                                 f"MLflow runs: sqlite:///{tmp_path}/mlflow.db, from MLFLOW_TRACKING_URI, which plain "
+                                 f"MLflow reads too"])
     # the output ends with the answer: the module's line and its results file, then pytest's count
     assert fnmatch(result.outlines[-3], "baseline  stats_tiny   queries   84  failed 0  timed out 0  total *"
                                         "  db *  overhead *  steering *  paired vs raw psycopg2 *x (95% CI *)"
