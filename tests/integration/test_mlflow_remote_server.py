@@ -8,6 +8,7 @@ still bound to 127.0.0.1 here) it runs MLflow's basic-auth app with users in a s
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import secrets
@@ -167,6 +168,17 @@ def create_user(monkeypatch, server: dict, name: str) -> str:
     return password
 
 
+def _get_as(server: dict, path: str, user: str, password: str) -> int:
+    """The HTTP status of a GET as a browser logged in as `user` gets it."""
+    request = urllib.request.Request(f"{server['url']}{path}", headers={
+        "Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
 def test_beyond_loopback_a_login_is_required_and_a_wrong_one_gets_a_clear_error(team_server, monkeypatch):
     with pytest.raises(urllib.error.HTTPError) as anonymous:  # the browser UI: it asks for a login
         urllib.request.urlopen(f"{team_server['url']}/", timeout=10)
@@ -183,6 +195,9 @@ def test_beyond_loopback_a_login_is_required_and_a_wrong_one_gets_a_clear_error(
         f"accounts; the browser UI asks for the same login).")
 
     password = create_user(monkeypatch, team_server, "carol")
+    assert _get_as(team_server, "/signup", "admin", team_server["admin"]["MLFLOW_ADMIN_PASSWORD"]) == 200
+    assert _get_as(team_server, "/signup", "carol", password) == 403  # the admin's page for new accounts
+    assert _get_as(team_server, "/", "carol", password) == 200  # the UI, once the browser has her login
     wrong = f"Wrong{secrets.token_hex(8)}"
     log_in(monkeypatch, team_server, "carol", wrong)
     with pytest.raises(UnusableStoreError) as refused:
