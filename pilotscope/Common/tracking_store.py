@@ -6,6 +6,10 @@ MLflow's own layout, so plain MLflow commands run from the project root (`mlflow
 `mlflow.search_runs`, `mlflow artifacts download`) see the same runs without any set-up. MLflow ≥3.13 refuses the plain `file:` store, so a project that still
 has one gets a message pointing at `mlflow migrate-filestore` instead of a second, empty store.
 
+A server that asks for a login (the shared server beyond loopback, docker/mlflow/start.sh) takes
+MLflow's own MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD; `check_store` says so when it
+refuses them.
+
 Plain MLflow knows nothing of the project: with no `MLFLOW_TRACKING_URI` it opens `mlflow.db` in the
 current directory, creating an empty one. The guide runs its snippets from `test_example_algorithms/`,
 which therefore holds `mlflow.db` as a link to the project's (`GUIDE_FOLDERS`); from anywhere else,
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+USERNAME_ENV = "MLFLOW_TRACKING_USERNAME"  # MLflow's own login variables, for a server with basic-auth
+PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
 DEFAULT_STORE_DIR = PROJECT_ROOT / "mlruns"
 SQLITE_PREFIX = "sqlite:///"
 GUIDE_FOLDERS = ("test_example_algorithms",)  # each holds `mlflow.db`, a link to the project's store
@@ -145,12 +151,35 @@ def check_store(uri: str | None = None) -> None:
             _check_reachable(uri)
         tracking_client(uri).search_experiments(max_results=1)
     except Exception as exc:  # noqa: BLE001 - whatever the store raises, the run cannot track into it
+        refusal = _login_refusal(uri, exc)
+        if refusal:
+            raise UnusableStoreError(refusal) from None
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        password = _password(uri)
-        if password:
-            reason = reason.replace(password, "***")
+        for secret in (_password(uri), os.environ.get(PASSWORD_ENV)):
+            if secret:
+                reason = reason.replace(secret, "***")
         raise UnusableStoreError(f"The MLflow tracking store {display_uri(uri)} cannot be used: {reason}. Repair "
                                  f"or move it, or point {TRACKING_URI_ENV} at another store.") from None
+
+
+def _login_refusal(uri: str, exc: Exception) -> str | None:
+    """What to do when a server with MLflow's basic-auth app refused the login (401) or the user (403).
+
+    Names the user, never the password.
+    """
+    from mlflow.exceptions import MlflowException
+
+    status = exc.get_http_status_code() if isinstance(exc, MlflowException) else None
+    if status not in (401, 403):
+        return None
+    user = os.environ.get(USERNAME_ENV)
+    credentials = f"{USERNAME_ENV} and {PASSWORD_ENV}"
+    if status == 403:
+        return (f"The MLflow server {display_uri(uri)} denies user {user!r} this access (HTTP 403): ask its "
+                f"admin for permission, or set {credentials} to an account that has it.")
+    refused = f"refused the login of user {user!r}" if user else "requires a login and none was given"
+    return (f"The MLflow server {display_uri(uri)} {refused} (HTTP 401): set {credentials} to your account "
+            f"on that server (its admin creates accounts; the browser UI asks for the same login).")
 
 
 def _check_sqlite_store(database: Path) -> None:
