@@ -49,6 +49,7 @@ class PilotModel:
         self.model: Any = None  # PilotScope's: the algorithm's model object, which its events train and replace
         self.metadata: dict[str, Any] = {}
         self.reused = False  # loaded instead of trained, its training data, parameters and code unchanged
+        self.loaded_from: str | None = None  # a tracked model's source, e.g. "models:/mscn_stats_tiny@champion (version 3)"
 
     # ------------------------------------------------------------------ layout
     @classmethod

@@ -121,10 +121,7 @@ def check_store(uri: str | None = None) -> None:
             _check_reachable(uri)
         tracking_client(uri).search_experiments(max_results=1)
     except Exception as exc:  # noqa: BLE001 - whatever the store raises, the run cannot track into it
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        password = _password(uri)
-        if password:
-            reason = reason.replace(password, "***")
+        reason = without_password(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, uri)
         raise UnusableStoreError(f"The MLflow tracking store {display_uri(uri)} cannot be used: {reason}. Repair "
                                  f"or move it, or point {TRACKING_URI_ENV} at another store.") from None
 
@@ -152,11 +149,13 @@ def _check_reachable(uri: str, timeout: float = 5.0) -> None:
         pass
 
 
-def _password(uri: str) -> str | None:
+def without_password(text: str, uri: str) -> str:
+    """`text` (an error message about the store `uri`) with the URI's password, if any, replaced by ***."""
     try:
-        return urlsplit(uri).password
+        password = urlsplit(uri).password
     except ValueError:
-        return None
+        return text
+    return text.replace(password, "***") if password else text
 
 
 def _lock_path(database: Path) -> Path:
