@@ -1,4 +1,5 @@
-"""The model registry against a real SQLite store: promotion, the champion alias, loading through it, the CLI."""
+"""The model registry against a real SQLite store: promotion (by hand and by the gate's verdicts), the champion
+alias, loading through it, the CLI."""
 from __future__ import annotations
 
 import contextlib
@@ -13,6 +14,9 @@ from tracking_helpers import FolderModel, files_under, load_script, tracked_mode
 from pilotscope.Common.MLflowTracker import load_tracked_model, start_tracking
 from pilotscope.Common.model_registry import PromotionRefused, champion, promote
 from pilotscope.errors import ModelLoadError
+from pytest_pilotscope.gate import GateVerdict
+from pytest_pilotscope.promotion import promote_if_better
+from pytest_pilotscope.records import ModuleRecord
 
 EXPERIMENT = "folder_stats_tiny"
 CHAMPION_URI = f"models:/{EXPERIMENT}@champion"
@@ -135,3 +139,36 @@ def test_the_cli_refuses_a_run_without_a_model_naming_the_fix(stats_tiny_config,
     assert err.startswith(f"error: Run {modelless.run_id} of {EXPERIMENT} logged no model")
     code, _, err = query("promote", modelless.run_id, "--alias", "latest")
     assert code == 1 and "'latest' cannot be a model alias" in err
+
+
+def verdict(low: float, high: float, threshold: float = 0.10) -> GateVerdict:
+    return GateVerdict(regression=low > 1 + threshold, ratio=(low + high) / 2, low=low, high=high, paired=10,
+                       threshold=threshold)
+
+
+def module_record(run_id: str, status: str = "FINISHED") -> ModuleRecord:
+    return ModuleRecord(nodeid="test_folder_stats_tiny.py", algorithm="folder", dataset="stats_tiny", timed=True,
+                        run_id=run_id, experiment=EXPERIMENT, status=status)
+
+
+def test_the_gate_promotes_a_first_champion_and_a_run_faster_beyond_noise_only(stats_tiny_config, tracking_uri):
+    first, _ = tracked_model_run(stats_tiny_config)
+    second, _ = tracked_model_run(stats_tiny_config)
+    with start_tracking("folder", stats_tiny_config, True) as modelless:
+        modelless.log_test_results({"test_total_time": 1.0})
+
+    assert promote_if_better(module_record(first.run_id), verdict(1.2, 1.5)) is None  # a regression
+    assert promote_if_better(module_record(first.run_id, "FAILED"), None) is None
+    assert promote_if_better(module_record(modelless.run_id), None) is None  # Baseline's runs have no model
+    assert champion(EXPERIMENT) is None
+    assert promote_if_better(module_record(first.run_id), None) == (
+        f"model promoted: {CHAMPION_URI} (version 1) is run {first.run_id[:8]}, the first champion of this "
+        f"algorithm and dataset")
+    assert promote_if_better(module_record(second.run_id), verdict(0.92, 1.03)) == (
+        f"model not promoted: {CHAMPION_URI} (version 1) stays (run {first.run_id[:8]}); a run is promoted when "
+        f"the whole interval lies below 1")
+    assert champion(EXPERIMENT).run_id == first.run_id
+    assert promote_if_better(module_record(second.run_id), verdict(0.80, 0.97)) == (
+        f"model promoted: {CHAMPION_URI} (version 2) is run {second.run_id[:8]}, faster than its reference beyond "
+        f"noise")
+    assert champion(EXPERIMENT).run_id == second.run_id
