@@ -134,8 +134,8 @@ def cmd_promote(client, args: argparse.Namespace) -> Any:
     if args.json:
         return {**vars(promoted), "uri": promoted.uri}
     return "\n".join([f"{promoted.uri} is now version {promoted.version}: run {run.info.run_id} ({run.info.run_name}).",
-                      "Used by `pytest --no-train` and the presets with enable_training=False, enable_collection=False, "
-                      "use_mlflow=True;",
+                      "Used by `pytest --no-train` and the presets with enable_training=False, "
+                      "enable_collection=False, use_mlflow=True;",
                       f"download: mlflow artifacts download --artifact-uri {promoted.uri} --dst-path DIR"])
 
 

@@ -34,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
-from pilotscope.Common.model_registry import MODEL_ARTIFACT_PATH, champion
+from pilotscope.Common.model_registry import MODEL_ARTIFACT_PATH, champion, download_uri
 from pilotscope.Common.run_environment import run_environment
 from pilotscope.Common.tracking_store import (ExperimentNotFoundError, display_uri, get_experiment_id,
                                               get_or_create_experiment, tracking_client, without_password)
@@ -259,13 +259,13 @@ def _flat_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def restore_model(run_id: str, model_cls: type[M], tracking_uri: str | None = None) -> M:
-    """Download `runs:/<run_id>/model` into the local model store (unless there) and load it (see `restore_model_from`)."""
+    """Download `runs:/<run_id>/model` into the local model store (unless there) and load it (`restore_model_from`)."""
     return restore_model_from(f"runs:/{run_id}/{MODEL_ARTIFACT_PATH}", model_cls, tracking_uri)
 
 
 def restore_model_from(artifact_uri: str, model_cls: type[M], tracking_uri: str | None = None) -> M:
-    """Download a logged model (`runs:/<run_id>/model`, `models:/<name>@<alias>`) into the local model store
-    (unless there) and load it.
+    """Download a logged model (`runs:/<run_id>/model`, a registered version's files) into the local model
+    store (unless there) and load it.
 
     Kept locally, the model also loads with `model_cls.load_model(model_id)` afterwards, as a model
     trained on this machine does.
@@ -294,7 +294,7 @@ class ModelSource:
     """Where a tracked model was loaded from: the run that logged it, and the URI it was downloaded by."""
 
     run_id: str
-    artifact_uri: str  # models:/<name>@<alias> or runs:/<run_id>/model
+    artifact_uri: str  # the files: what models:/<name>@<alias> resolves to, or runs:/<run_id>/model
     described: str  # e.g. "models:/mscn_stats_tiny@champion (version 3)"
 
     def tags(self) -> dict[str, str]:
@@ -308,7 +308,7 @@ def tracked_model_source(experiment_name: str, metric: str = "test_total_time", 
     there is one, else the best FINISHED run by `metric` that logged a model; None when there is neither."""
     current = champion(experiment_name, tracking_uri=tracking_uri)
     if current is not None:
-        return ModelSource(current.run_id, current.uri, current.describe())
+        return ModelSource(current.run_id, download_uri(current, tracking_uri), current.describe())
     try:
         best = MLflowTracker.get_best_run(experiment_name, metric, ascending, tracking_uri=tracking_uri)
     except ExperimentNotFoundError:

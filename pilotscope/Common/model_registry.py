@@ -44,7 +44,7 @@ class AliasedVersion:
         return f"models:/{self.name}@{self.alias}"
 
     def describe(self) -> str:
-        """How a run that loaded this model records where it came from, e.g. `models:/mscn_stats_tiny@champion (version 3)`."""
+        """Where a run that loaded this model says it came from: `models:/mscn_stats_tiny@champion (version 3)`."""
         return f"{self.uri} (version {self.version})"
 
 
@@ -111,6 +111,14 @@ def champion(experiment: str, alias: str = CHAMPION, tracking_uri: str | None = 
         raise TrackingError(f"Cannot read {experiment}@{alias} in {display_uri(client.tracking_uri)}: "
                             f"{exc.message}") from None
     return AliasedVersion(experiment, alias, str(version.version), version.run_id)
+
+
+def download_uri(version: AliasedVersion, tracking_uri: str | None = None) -> str:
+    """Where `version`'s files are, as `models:/<name>@<alias>` resolves, read from this store's registry.
+
+    (MLflow's own `models:/` download asks the process-wide registry URI, which need not be this store.)
+    """
+    return tracking_client(tracking_uri).get_model_version_download_uri(version.name, version.version)
 
 
 def _logged_model(client, run) -> bool:

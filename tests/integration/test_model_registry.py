@@ -96,6 +96,17 @@ def test_the_champion_is_loaded_before_the_best_run_and_the_loading_run_records_
     assert run.data.params["model_id"] == slow_model.model_id
 
 
+def test_a_store_given_by_uri_is_also_the_registry_the_champion_downloads_from(stats_tiny_config, tracking_uri,
+                                                                                tmp_path, monkeypatch):
+    trained, model = tracked_model_run(stats_tiny_config)
+    promote(trained.run_id)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'other.db'}")  # not the store asked for
+    monkeypatch.setenv("PILOTSCOPE_MODEL_DIR", str(tmp_path / "elsewhere"))
+    loaded, source = load_tracked_model(EXPERIMENT, FolderModel, tracking_uri=tracking_uri)
+    assert (loaded.weights, source.described) == (model.weights, f"{CHAMPION_URI} (version 1)")
+    assert champion(EXPERIMENT, tracking_uri=tracking_uri).run_id == trained.run_id
+
+
 @pytest.fixture
 def query(tracking_uri, capsys):
     """The CLI in-process on this test's store: (exit code, stdout, stderr)."""
