@@ -49,6 +49,7 @@ class PilotModel:
         self.model: Any = None  # PilotScope's: the algorithm's model object, which its events train and replace
         self.metadata: dict[str, Any] = {}
         self.reused = False  # loaded instead of trained, its training data, parameters and code unchanged
+        self.loaded_from: str | None = None  # a tracked model's source, e.g. "models:/mscn_stats_tiny@champion (version 3)"
 
     # ------------------------------------------------------------------ layout
     @classmethod
@@ -142,7 +143,9 @@ class PilotModel:
 
     @classmethod
     def load_from_folder(cls: type[M], folder: Path, model_id: str | None = None) -> M:
-        """Load a model folder from anywhere (e.g. downloaded from MLflow)."""
+        """Load a model folder from anywhere, e.g. downloaded from MLflow: `mlflow artifacts download
+        --artifact-uri models:/mscn_stats_tiny@champion --dst-path DIR` (or `--run-id ID`, then under DIR/model/)
+        gives the folder DIR/<model_id>/ to pass here and its metadata DIR/<model_id>.json, read when beside it."""
         model = cls(model_id or Path(folder).name)
         meta = Path(folder).with_suffix(".json")
         if meta.is_file():

@@ -1,14 +1,18 @@
 """The shape every learned algorithm's preset scheduler shares.
 
-Collect and train (or load a saved model, or the best tracked one), track it all in MLflow when
-asked, register the algorithm's steering, and hand back a scheduler whose `init()` has run. An
-algorithm supplies only its model class, its steering and how it collects and trains.
+Collect and train (or load a saved model, or the tracked one: the registry's champion, else the best
+finished run's), track it all in MLflow when asked, register the algorithm's steering, and hand back a
+scheduler whose `init()` has run. An algorithm supplies only its model class, its steering and how it
+collects and trains. A preset that only loads a model opens no MLflow run of its own (nothing is
+trained or measured there, and an empty run would only clutter the experiment); the caller's run, if
+it passes one, records where the model came from.
 
 Training is deterministic (seeded), so a model trained on the same data, with the same parameters
 and the same code is the model training would make again: such a saved model is reused instead
 (see `training_key`), and the run and the progress line say so.
 
-A preset returns the scheduler, as PilotScope's do; it unpacks into `(scheduler, tracker)`. Its
+A preset returns the scheduler, as PilotScope's do; it unpacks into `(scheduler, tracker)` (tracker None
+when nothing is tracked, as after loading without a caller's run). Its
 training arguments may come as text, as PilotScope's examples pass them (`enable_collection="True"`,
 `num_epoch="10"`): see `text_arguments`.
 """
@@ -21,10 +25,11 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from pilotscope import progress
-from pilotscope.Common.MLflowTracker import MLflowTracker, guard_run, start_tracking
+from pilotscope.Common.MLflowTracker import (MLflowTracker, experiment_name_for, guard_run, load_tracked_model,
+                                             start_tracking)
 from pilotscope.datasets import load_training_sql, loaded_fingerprint
 from pilotscope.errors import ConfigurationError, ModelLoadError
 from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
@@ -38,6 +43,7 @@ from pilotscope.paths import PROJECT_ROOT
 TRAINING_DATA_SOURCES = ("pilotscope/pg_extension/*.[ch]", "pilotscope/generated_workload.py",
                          "pilotscope/query_generation.py")
 
+M = TypeVar("M", bound=PilotModel)
 EpochCallback = Callable[[int, float], None]
 # (model, interactor, training queries, cached_only, per-epoch callback): collect (or read the cache), train
 TrainFunction = Callable[[PilotModel, PilotDataInteractor, Sequence[str], bool, EpochCallback | None], None]
@@ -54,13 +60,13 @@ def learned_preset_scheduler(algorithm: str, model_cls: type[PilotModel], make_s
     With `enable_training`, a saved model with the same `training_key` is reused; else `train`
     gets the first `num_collection` training queries (-1 = all) and `cached_only = not
     enable_collection`, and the model is saved (and logged). `training_settings` are whatever
-    else `train` depends on (e.g. a collection timeout), for the key. Otherwise
-    `model_id`, or the newest saved model for `config.db`, is loaded; with training and collection
-    both off and a tracker, the best tracked run's model. A `tracker` whose run is open (the pytest
-    plugin's) is used instead of opening a new run.
+    else `train` depends on (e.g. a collection timeout), for the key. Otherwise a saved model is
+    loaded (`saved_model`). A `tracker` whose run is open (the pytest plugin's) is used instead of
+    opening a new run; without one, only training opens a run (with `use_mlflow`).
     """
-    tracker = tracker or start_tracking(algorithm, config, use_mlflow, num_epoch=num_epoch,
-                                        num_training=num_training, num_collection=num_collection)
+    if tracker is None and enable_training:
+        tracker = start_tracking(algorithm, config, use_mlflow, num_epoch=num_epoch, num_training=num_training,
+                                 num_collection=num_collection)
     with guard_run(tracker):
         scheduler = PilotScheduler(config)
         if enable_training:
@@ -89,15 +95,30 @@ def learned_preset_scheduler(algorithm: str, model_cls: type[PilotModel], make_s
                         tracker.log_model(model)
 
                 scheduler.register_event(collect_and_train)
-        elif tracker and model_id is None and not enable_collection:
-            model = tracker.load_best_model(model_cls)
         else:
-            model = model_cls.load_model(model_id or model_cls.newest_model_id(config.db))
+            model = saved_model(algorithm, model_cls, config, model_id=model_id,
+                                from_mlflow=(use_mlflow or tracker is not None) and not enable_collection,
+                                tracker=tracker)
         scheduler.register_model(model)
         scheduler.register_steering(make_steering(model))
         scheduler.tracker = tracker
         scheduler.init()
     return scheduler
+
+
+def saved_model(algorithm: str, model_cls: type[M], config: PostgreSQLConfig, *, model_id: str | None,
+                from_mlflow: bool, tracker: MLflowTracker | None) -> M:
+    """The model a preset runs without training: `model_id` if given; else, `from_mlflow`, the experiment's
+    tracked model (`load_tracked_model`: `models:/<algo>_<db>@champion`, else the best finished run's),
+    recorded in `tracker`'s run when there is one; else the newest saved model for `config.db`."""
+    if model_id is None and from_mlflow:
+        if tracker is not None:
+            model = tracker.load_best_model(model_cls)
+        else:
+            model, _ = load_tracked_model(experiment_name_for(algorithm, config.db), model_cls)
+        progress.report(f"{algorithm}: using model {model.model_id} from {model.loaded_from}")
+        return model
+    return model_cls.load_model(model_id or model_cls.newest_model_id(config.db))
 
 
 def training_key(model_cls: type[PilotModel], config: PostgreSQLConfig, sqls: Sequence[str],

@@ -59,6 +59,11 @@ class GateVerdict:
     statistic: str = "total time ratio"
     per_query: str = "seconds"  # what the slowest list holds: "seconds", or "paired ratios" (algorithm / plain)
 
+    @property
+    def faster(self) -> bool:
+        """Faster than the reference beyond noise: the whole interval lies below 1 (what promotes a model)."""
+        return self.high < 1
+
     def describe(self) -> str:
         verdict = "REGRESSION" if self.regression else "pass"
         lines = [f"{verdict}: {self.statistic} {self.ratio:.3f} (95% CI {self.low:.3f}-{self.high:.3f}) "

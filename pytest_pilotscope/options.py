@@ -34,7 +34,8 @@ OPTIONS: dict[str, tuple[str, Any, Any, str]] = {
 TRAINING_ARGUMENTS = {"epochs": "num_epoch", "num_training": "num_training", "num_collection": "num_collection"}
 FLAGS: dict[str, tuple[str, str]] = {
     "no_mlflow": ("pilotscope_no_mlflow", "do not track in MLflow"),
-    "no_train": ("pilotscope_no_train", "no collection or training: use the best tracked (or newest local) model"),
+    "no_train": ("pilotscope_no_train", "no collection or training: use the tracked model (models:/<algo>_<db>@champion, "
+                 "else the best finished run's; with --no-mlflow the newest local one)"),
     "no_paired": ("pilotscope_no_paired", "do not time plain PostgreSQL beside each query (through the harness for a learned algorithm, a raw psycopg2 loop for Baseline)"),
 }
 

@@ -122,6 +122,8 @@ def trained_scheduler(request: pytest.FixtureRequest, pilot_config, mlflow_run):
         model = scheduler.pilot_model
         if model is not None and model.reused:
             record.reused_model = model.model_id
+        if model is not None and model.loaded_from:
+            record.loaded_model = f"{model.model_id} from {model.loaded_from}"
         evaluation = algorithm.load_evaluation() if algorithm else None
         if evaluation and mlflow_run is not None:
             sqls = pilot_session(request.config).workload_sql(pilot_config.db)

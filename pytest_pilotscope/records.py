@@ -26,6 +26,7 @@ class ModuleRecord:
     gate_report: str | None = None
     preset_args: dict[str, Any] = field(default_factory=dict)  # the module's PRESET_ARGS
     reused_model: str | None = None  # the saved model used instead of training (same data, parameters, code)
+    loaded_model: str | None = None  # with --no-train, the tracked model used and where from (its id, then source)
     paired_against: str | None = None  # what its rounds were timed beside (see `pairing`); None: nothing
     tracker: Any = None  # the module's open MLflowTracker; None once its run is ended (or without MLflow)
 

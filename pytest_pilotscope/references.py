@@ -27,6 +27,7 @@ import pytest
 from pilotscope.Common.workload_metrics import QueryMeasurement, WorkloadStats
 from pytest_pilotscope.gate import GateSpec, GateVerdict, judge, judge_paired
 from pytest_pilotscope.options import PilotOptions
+from pytest_pilotscope.promotion import promote_if_better
 from pytest_pilotscope.records import ModuleRecord
 
 RECENT = 5
@@ -234,7 +235,8 @@ def resolve_all(options: PilotOptions, modules: Iterable) -> dict[str, GateRefer
 
 def apply_gate(options: PilotOptions, records: Mapping[str, ModuleRecord],
                references: Mapping[str, GateReference]) -> bool:
-    """Judge every timed module against its reference (its `gate_report` says how); True when any regressed."""
+    """Judge every timed module against its reference and promote a model that beat it (`promotion`); each
+    module's `gate_report` says how. True when any regressed."""
     regressed = False
     for name, record in records.items():
         if not record.stats().timed:
@@ -243,8 +245,10 @@ def apply_gate(options: PilotOptions, records: Mapping[str, ModuleRecord],
         gated = references[name]
         verdict = gated.reference and gated.reference.judge(record.stats().queries, options.gate, gated.target.paired)
         if verdict is None:
-            record.gate_report = f"gate: pass (no reference to compare with: {gated.source})"
-            continue
-        regressed |= verdict.regression
-        record.gate_report = f"gate {options.gate.metric} vs {gated.source}: {verdict.describe()}"
+            report = f"gate: pass (no reference to compare with: {gated.source})"
+        else:
+            regressed |= verdict.regression
+            report = f"gate {options.gate.metric} vs {gated.source}: {verdict.describe()}"
+        promoted = promote_if_better(record, verdict)
+        record.gate_report = report if promoted is None else f"{report}\n{promoted}"
     return regressed

@@ -36,6 +36,8 @@ def module_lines(records: Iterable[ModuleRecord]) -> list[str]:
         lines.append(line + f"  run {record.run_id or '-'} [{record.status}]")
         if record.reused_model:
             lines.append(f"  model {record.reused_model} reused: same training data, parameters and code")
+        if record.loaded_model:
+            lines.append(f"  model {record.loaded_model}")
         if record.results_file:
             lines.append(f"  results file: {record.results_file}")
         if record.results_error:

@@ -4,6 +4,8 @@
     python scripts/mlflow_query.py runs mscn_stats_tiny --limit 5
     python scripts/mlflow_query.py best mscn_stats_tiny --metric test_total_time [--maximize]
     python scripts/mlflow_query.py compare 3a2f1d4b 4b3c2a5d
+    python scripts/mlflow_query.py promote 3a2f1d4b [--alias champion]
+    python scripts/mlflow_query.py champion mscn_stats_tiny [--alias champion]
 
 Run ids may be given as unique prefixes. `--json` (after the subcommand) prints machine-readable
 output instead of tables. The store is the project's (see pilotscope/Common/tracking_store.py);
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the project, 
 from pilotscope.Common.box_table import box_table  # noqa: E402
 from pilotscope.Common.metric_meaning import SeriesSummary, change, meaning  # noqa: E402
 from pilotscope.Common.MLflowTracker import MLflowTracker  # noqa: E402
+from pilotscope.Common.model_registry import CHAMPION, champion, promote  # noqa: E402
 from pilotscope.Common.tracking_store import (TrackingError, display_uri, get_experiment_id,  # noqa: E402
                                               tracking_client)
 from pilotscope.errors import PilotScopeError  # noqa: E402
@@ -125,6 +128,35 @@ def cmd_best(client, args: argparse.Namespace) -> Any:
     return "\n".join(lines)
 
 
+def cmd_promote(client, args: argparse.Namespace) -> Any:
+    run = resolve_run(client, args.run)
+    promoted = promote(run.info.run_id, args.alias, reason="promoted with mlflow_query.py promote",
+                       tracking_uri=client.tracking_uri)
+    if args.json:
+        return {**vars(promoted), "uri": promoted.uri}
+    return "\n".join([f"{promoted.uri} is now version {promoted.version}: run {run.info.run_id} ({run.info.run_name}).",
+                      "Used by `pytest --no-train` and the presets with enable_training=False, "
+                      "enable_collection=False, use_mlflow=True;",
+                      f"download: mlflow artifacts download --artifact-uri {promoted.uri} --dst-path DIR"])
+
+
+def cmd_champion(client, args: argparse.Namespace) -> Any:
+    get_experiment_id(client, args.experiment)  # a misspelt experiment: the error lists the ones there are
+    current = champion(args.experiment, args.alias, tracking_uri=client.tracking_uri)
+    if current is None:
+        raise TrackingError(f"{args.experiment} has no model under alias {args.alias!r}: promote a run with "
+                            f"`python scripts/mlflow_query.py promote RUN_ID --alias {args.alias}`.")
+    run = client.get_run(current.run_id)
+    total = run.data.metrics.get("test_total_time")
+    if args.json:
+        return {**vars(current), "uri": current.uri, "run_name": run.info.run_name, "status": run.info.status,
+                "model_id": run.data.params.get("model_id"), "test_total_time": total}
+    return "\n".join([RULE, f"{current.uri}: {args.experiment}, version {current.version}", RULE,
+                      f"Run ID: {current.run_id}", f"Run Name: {run.info.run_name}", f"Status: {run.info.status}",
+                      f"model_id: {run.data.params.get('model_id', '-')}",
+                      f"test_total_time: {'-' if total is None else f'{total:.6f}'}"])
+
+
 def _series(client, run, key: str) -> SeriesSummary:
     """A metric's whole history: MLflow's run record keeps only the latest step."""
     history = sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: (m.step, m.timestamp))
@@ -195,6 +227,15 @@ def build_parser() -> argparse.ArgumentParser:
     best.add_argument("--metric", default="test_total_time", help="metric to rank by (default: test_total_time)")
     best.add_argument("--maximize", action="store_true", help="higher is better (default: lower)")
     best.set_defaults(handler=cmd_best)
+    promoted = commands.add_parser("promote", parents=[common],
+                                   help="register a finished run's model and point an alias (champion) at it")
+    promoted.add_argument("run", help="run id or unique prefix")
+    promoted.add_argument("--alias", default=CHAMPION, help=f"alias to move (default: {CHAMPION})")
+    promoted.set_defaults(handler=cmd_promote)
+    current = commands.add_parser("champion", parents=[common], help="the run an experiment's alias points at")
+    current.add_argument("experiment")
+    current.add_argument("--alias", default=CHAMPION, help=f"alias to read (default: {CHAMPION})")
+    current.set_defaults(handler=cmd_champion)
     compare = commands.add_parser("compare", parents=[common], help="two runs side by side")
     compare.add_argument("run1", help="run id or unique prefix")
     compare.add_argument("run2", help="run id or unique prefix")

@@ -6,8 +6,8 @@ It writes the two-line benchmark module (`ALGORITHM`, `DATASET`, one test) into 
 runs pytest on it, so this script and `pytest benchmarks` measure, track and report the same way: an
 MLflow run in experiment `<algo>_<db>` unless `--no-mlflow`, the legacy results file
 `test_example_algorithms/results/<algo>_<db>_<YYYYmmdd_HHMMSS>.json`, and the pilotscope summary as the
-last lines. `--no-train` skips collection and training and uses the best tracked model (the newest local
-one with `--no-mlflow`). Runs from any folder; the exit status is pytest's.
+last lines. `--no-train` skips collection and training and uses the tracked model
+(`models:/<algo>_<db>@champion`, else the best finished run's; the newest local one with `--no-mlflow`). Runs from any folder; the exit status is pytest's.
 """
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-mlflow", action="store_true", help="track nothing in MLflow")
     parser.add_argument("--epochs", type=int, default=100, help="training epochs (default: 100)")
     parser.add_argument("--no-train", action="store_true",
-                        help="no collection or training: use the best tracked model (newest local with --no-mlflow)")
+                        help="no collection or training: use the tracked model (models:/<algo>_<db>@champion, else "
+                             "the best finished run's; newest local with --no-mlflow)")
     parser.add_argument("--results-dir", type=Path,
                         help="where the JSON results file goes (default: test_example_algorithms/results)")
     args = parser.parse_args(argv)

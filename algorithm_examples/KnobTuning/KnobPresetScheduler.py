@@ -7,8 +7,9 @@ knobs that need a restart written and the server restarted, the others set on ea
 steering. With `workloads` (the pytest plugin passes the one it benchmarks), those queries are also
 timed with the server's own knobs and with the best, one after the other, for what tuning gained.
 Closing the scheduler (or the process ending) gives the server back exactly its settings from before
-(`trial_server`). With `enable_training=False`, a saved configuration is applied instead: `model_id`,
-else with `enable_collection=False` and a tracker the best tracked run's, else the newest saved.
+(`trial_server`). With `enable_training=False`, a saved configuration is applied instead (and, without a
+caller's tracker, no run is opened): `model_id`, else with `enable_collection=False` and tracking the
+tracked one (`models:/knob_<db>@champion`, else the best finished run's), else the newest saved.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
 from pilotscope.generated_workload import workload_sql
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotScheduler import Decision, PilotScheduler
-from pilotscope.preset import text_arguments
+from pilotscope.preset import saved_model, text_arguments
 
 DEFAULT_TRIALS = 10  # each costs a restart when shared_buffers changes (~2 s here) and two workload passes
 DEFAULT_TUNING_QUERIES = 200  # the first training queries: held out from the test workload, unlike "fast"
@@ -72,17 +73,20 @@ def get_knob_preset_scheduler(config: PostgreSQLConfig, num_trials: int = DEFAUL
     :param workloads: workloads to time with the server's own knobs and with the best, after tuning.
     :param num_training, num_epoch: accepted for the uniform preset call; nothing is trained.
     :param tracker: a run already open (the pytest plugin's module run) to log into; else one is opened
-        when `use_mlflow`. The scheduler's `tracker` is it (None when untracked); the scheduler unpacks into
+        when `use_mlflow` and tuning. The scheduler's `tracker` is it (None when untracked); the scheduler unpacks into
         `(scheduler, tracker)` as the other presets'.
     """
-    tracker = tracker or start_tracking("knob", config, use_mlflow, num_collection=num_collection,
-                                        num_training=num_training, num_epoch=num_epoch)
+    if tracker is None and enable_training:
+        tracker = start_tracking("knob", config, use_mlflow, num_collection=num_collection,
+                                 num_training=num_training, num_epoch=num_epoch)
     query_timeout = min(query_timeout, config.sql_execution_timeout or query_timeout)
     with guard_run(tracker):
         if tracker:
             tracker.log_params({"num_trials": num_trials, "seed": seed, "tuning_query_timeout": query_timeout,
                                 "knobs": ",".join(knob.name for knob in knobs)})
-        saved = None if enable_training else _saved_model(config, model_id, enable_collection, tracker)
+        saved = None if enable_training else saved_model(
+            "knob", KnobPilotModel, config, model_id=model_id,
+            from_mlflow=(use_mlflow or tracker is not None) and not enable_collection, tracker=tracker)
         server = TrialServer(config, knobs if saved is None else _knobs_of(saved.settings, knobs)).open()
         try:
             model = saved or _tuned_model(server, config, num_trials, seed, num_collection, query_timeout,
@@ -157,13 +161,6 @@ def _trial_reporter(num_trials: int, failure_cost: float, tracker: MLflowTracker
                                  **{f"trial_knob.{name}": value for name, value in trial.values.items()}},
                                 step=trial.number)
     return report
-
-
-def _saved_model(config: PostgreSQLConfig, model_id: str | None, enable_collection: bool,
-                 tracker: MLflowTracker | None) -> KnobPilotModel:
-    if tracker and model_id is None and not enable_collection:
-        return tracker.load_best_model(KnobPilotModel)
-    return KnobPilotModel.load_model(model_id or KnobPilotModel.newest_model_id(config.db))
 
 
 def _knobs_of(settings: Mapping[str, str], knobs: Sequence[Knob]) -> list[Knob]:

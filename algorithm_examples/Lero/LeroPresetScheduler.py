@@ -27,7 +27,9 @@ def get_lero_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool 
     is trained on the first `num_training` of them for `num_epoch` epochs and saved. Otherwise
     `model_id`, or the newest saved Lero model for `config.db`, is loaded; no model is a
     `ModelLoadError`. With `use_mlflow` (or a `tracker` whose run is open) the run is tracked in
-    experiment `lero_<db>`; with training and collection both off, the best tracked model is used.
+    experiment `lero_<db>`; with training and collection both off, the tracked model is used
+    (`models:/lero_<db>@champion`, else the best finished run's) and, without a caller's `tracker`, no run
+    is opened.
     """
     def train(model: LeroPilotModel, interactor: PilotDataInteractor, sqls: Sequence[str], cached_only: bool,
               epoch_callback: Callable[[int, float], None] | None) -> None:

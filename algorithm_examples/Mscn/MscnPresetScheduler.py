@@ -39,7 +39,8 @@ def get_mscn_preset_scheduler(config: PostgreSQLConfig, enable_collection: bool 
     across each column's range, seeds apart from held-out workloads') are collected and trained on
     after the training queries, so the model sees more of the data than the workload's literals. With `use_mlflow` (or a `tracker` whose run is open) the run is
     tracked in experiment `mscn_<db>`, collection stats among the model's metrics; with training
-    and collection both off, the best tracked model is used.
+    and collection both off, the tracked model is used (`models:/mscn_<db>@champion`, else the best
+    finished run's) and, without a caller's `tracker`, no run is opened.
     """
     def train(model: MscnPilotModel, interactor: PilotDataInteractor, sqls: Sequence[str], cached_only: bool,
               epoch_callback: Callable[[int, float], None] | None) -> None:

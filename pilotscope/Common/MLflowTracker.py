@@ -1,36 +1,11 @@
 """Experiment tracking in MLflow: one run per algorithm run, in experiment `<algo>_<db>`.
 
-How a preset scheduler tracks itself (Baseline does it in
-algorithm_examples/Baseline/BaselinePresetScheduler.py; Lero shown, MSCN the same)::
-
-    from pilotscope.Common.MLflowTracker import MLflowTracker, guard_run, start_tracking
-
-    def get_lero_preset_scheduler(config, enable_collection=True, enable_training=True, num_collection=-1,
-                                  num_training=-1, num_epoch=100, use_mlflow=True, model_id=None, on_epoch=None,
-                                  tracker: MLflowTracker | None = None) -> tuple[PilotScheduler, MLflowTracker | None]:
-        # `tracker`: a run already open (the pytest plugin's module run) to log into instead of a new one
-        tracker = tracker or start_tracking("lero", config, use_mlflow, num_epoch=num_epoch,
-                                            num_training=num_training, num_collection=num_collection)
-        with guard_run(tracker):  # an exception ends the run FAILED, Ctrl-C KILLED; both re-raised
-            scheduler = PilotScheduler(config)
-            if enable_training:
-                model = LeroPilotModel()
-
-                def collect_and_train(scheduler):
-                    ...
-                    model.train(..., num_epoch, tracker.epoch_logger(on_epoch) if tracker else on_epoch, ...)
-                    model.save_model()
-                    if tracker:
-                        tracker.log_model(model)
-
-                scheduler.register_event(collect_and_train)
-            elif tracker and model_id is None and not enable_collection:
-                model = tracker.load_best_model(LeroPilotModel)  # the guide's "best model, no training"
-            else:
-                model = LeroPilotModel.load_model(model_id or _newest_model_id(config.db))
-            ...
-            scheduler.init()  # training runs here, so it stays inside the guard
-        return scheduler, tracker  # None when use_mlflow=False: then nothing touches MLflow
+A preset scheduler (the shared shape is `pilotscope.preset.learned_preset_scheduler`) opens a run with
+`start_tracking` when it trains, or logs into a run its caller opened (the pytest plugin's module run),
+inside `guard_run(tracker)` (an exception ends the run FAILED, Ctrl-C KILLED; both re-raised). A preset
+that only loads a model opens no run of its own: with `use_mlflow` it loads the experiment's tracked
+model (`load_tracked_model`: the registry's champion, else the best finished run's), and a caller's
+tracker records where it came from (`load_best_model`).
 
 `start_tracking` opens the run (tag stage=training) with params `algorithm`, `dataset`, `num_epoch`,
 `num_training`, `num_collection`, the environment as tags (PostgreSQL version and experiment
@@ -42,7 +17,7 @@ Whoever runs the test workload then calls `tracker.log_test_results(summarize_te
 (stage=tested) and ends the run: `tracker.end_run()`, or `with tracker:` which ends it FINISHED,
 FAILED or KILLED. A run still open when the process exits is ended then.
 
-Where records go: `pilotscope.Common.tracking_store`.
+Where records go: `pilotscope.Common.tracking_store`; the registered champion: `pilotscope.Common.model_registry`.
 """
 from __future__ import annotations
 
@@ -54,19 +29,20 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
+from pilotscope.Common.model_registry import MODEL_ARTIFACT_PATH, champion, download_uri
 from pilotscope.Common.run_environment import run_environment
-from pilotscope.Common.tracking_store import (display_uri, get_experiment_id, get_or_create_experiment,
-                                              tracking_client)
+from pilotscope.Common.tracking_store import (ExperimentNotFoundError, display_uri, get_experiment_id,
+                                              get_or_create_experiment, tracking_client, without_password)
 from pilotscope.Common.tracking_store import tracking_uri as default_tracking_uri
 from pilotscope.errors import ModelLoadError, PilotScopeError, UnknownDatasetError
 from pilotscope.PilotConfig import PostgreSQLConfig
 from pilotscope.PilotModel import PilotModel
 
-MODEL_ARTIFACT_PATH = "model"
 STAGE_TAG = "stage"
 RUN_TIMESTAMP_FORMAT = "%Y%m%d_%H%M%S"
 _ERROR_TAG_CHARS = 1000
@@ -232,19 +208,14 @@ class MLflowTracker:
             self.client.log_artifact(run_id, str(model.metadata_path), MODEL_ARTIFACT_PATH)
 
     def load_best_model(self, model_cls: type[M], metric: str = "test_total_time", ascending: bool = True) -> M:
-        """The best finished run's model of this experiment, restored locally and logged into this run.
+        """The experiment's tracked model (see `load_tracked_model`), restored locally and logged into this run.
 
-        This run then records the model as if trained here (params, metadata numbers, files), with
-        tag `model_source_run_id` naming the run that trained it, so it can be the best run in turn.
+        This run then records the model as if trained here (params, metadata numbers, files), with tags
+        `model_source_run_id` (the run that trained it) and `model_source` (e.g.
+        `models:/mscn_stats_tiny@champion (version 3)`), so it can be the best run in turn.
         """
-        best = self.get_best_run(self.experiment_name, metric, ascending, tracking_uri=self.tracking_uri)
-        if best is None or "model_id" not in best["params"]:
-            raise ModelLoadError(
-                f"No finished run of {self.experiment_name} in {display_uri(self.tracking_uri)} has a model and "
-                f"metric {metric!r}. Train one with enable_training=True, use_mlflow=True (and test it), or "
-                f"pass model_id=... to load a local model.")
-        model = restore_model(best["run_id"], model_cls, tracking_uri=self.tracking_uri)
-        self.set_tags({"model_source_run_id": best["run_id"]})
+        model, source = load_tracked_model(self.experiment_name, model_cls, metric, ascending, self.tracking_uri)
+        self.set_tags(source.tags())
         self.log_model(model)
         return model
 
@@ -288,7 +259,13 @@ def _flat_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def restore_model(run_id: str, model_cls: type[M], tracking_uri: str | None = None) -> M:
-    """Download `runs:/<run_id>/model` into the local model store (unless there) and load it.
+    """Download `runs:/<run_id>/model` into the local model store (unless there) and load it (`restore_model_from`)."""
+    return restore_model_from(f"runs:/{run_id}/{MODEL_ARTIFACT_PATH}", model_cls, tracking_uri)
+
+
+def restore_model_from(artifact_uri: str, model_cls: type[M], tracking_uri: str | None = None) -> M:
+    """Download a logged model (`runs:/<run_id>/model`, a registered version's files) into the local model
+    store (unless there) and load it.
 
     Kept locally, the model also loads with `model_cls.load_model(model_id)` afterwards, as a model
     trained on this machine does.
@@ -298,12 +275,11 @@ def restore_model(run_id: str, model_cls: type[M], tracking_uri: str | None = No
     root = model_cls.model_root()
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as scratch:
-        local = Path(download_artifacts(f"runs:/{run_id}/{MODEL_ARTIFACT_PATH}", dst_path=scratch,
+        local = Path(download_artifacts(artifact_uri, dst_path=scratch,
                                         tracking_uri=tracking_uri or default_tracking_uri()))
         folders = [path for path in local.iterdir() if path.is_dir()]
         if len(folders) != 1:
-            raise ModelLoadError(f"Run {run_id} has no single model folder under artifact path "
-                                 f"{MODEL_ARTIFACT_PATH!r} (found {[p.name for p in folders]}).")
+            raise ModelLoadError(f"{artifact_uri} holds no single model folder (found {[p.name for p in folders]}).")
         model = model_cls.load_from_folder(folders[0])
         if not model.model_dir.exists():
             with contextlib.suppress(FileNotFoundError):  # metadata is optional
@@ -311,6 +287,60 @@ def restore_model(run_id: str, model_cls: type[M], tracking_uri: str | None = No
             with contextlib.suppress(OSError):  # another process restored it first: keep theirs
                 os.rename(folders[0], model.model_dir)
     return model
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a tracked model was loaded from: the run that logged it, and the URI it was downloaded by."""
+
+    run_id: str
+    artifact_uri: str  # the files: what models:/<name>@<alias> resolves to, or runs:/<run_id>/model
+    described: str  # e.g. "models:/mscn_stats_tiny@champion (version 3)"
+
+    def tags(self) -> dict[str, str]:
+        """What a run that uses the model records about it."""
+        return {"model_source_run_id": self.run_id, "model_source": self.described}
+
+
+def tracked_model_source(experiment_name: str, metric: str = "test_total_time", ascending: bool = True,
+                         tracking_uri: str | None = None) -> ModelSource | None:
+    """The model to use for `experiment_name`: its registered champion (`models:/<experiment>@champion`) when
+    there is one, else the best FINISHED run by `metric` that logged a model; None when there is neither."""
+    current = champion(experiment_name, tracking_uri=tracking_uri)
+    if current is not None:
+        return ModelSource(current.run_id, download_uri(current, tracking_uri), current.describe())
+    try:
+        best = MLflowTracker.get_best_run(experiment_name, metric, ascending, tracking_uri=tracking_uri)
+    except ExperimentNotFoundError:
+        return None
+    if best is None or "model_id" not in best["params"]:
+        return None
+    uri = f"runs:/{best['run_id']}/{MODEL_ARTIFACT_PATH}"
+    return ModelSource(best["run_id"], uri, f"{uri} (the best finished run by {metric})")
+
+
+def load_tracked_model(experiment_name: str, model_cls: type[M], metric: str = "test_total_time",
+                       ascending: bool = True, tracking_uri: str | None = None) -> tuple[M, ModelSource]:
+    """The model `tracked_model_source` names, restored locally (`restore_model_from`), and where it came from;
+    its `loaded_from` says so too. No such model is a ModelLoadError saying how to get one."""
+    from mlflow.exceptions import MlflowException
+
+    uri = tracking_uri or default_tracking_uri()
+    source = tracked_model_source(experiment_name, metric, ascending, uri)
+    if source is None:
+        raise ModelLoadError(
+            f"No model of {experiment_name} in {display_uri(uri)}: no champion "
+            f"(models:/{experiment_name}@champion) and no finished run with a model and metric {metric!r}. Train "
+            f"one with enable_training=True, use_mlflow=True (and test it), or pass model_id=... to load a local "
+            f"model.")
+    try:
+        model = restore_model_from(source.artifact_uri, model_cls, uri)
+    except (MlflowException, OSError) as exc:  # its files are gone or unreachable
+        raise ModelLoadError(f"Cannot download {source.described} from {display_uri(uri)}: "
+                             f"{without_password(str(exc), uri)}. Promote another run (python scripts/mlflow_query.py "
+                             f"promote RUN_ID) or pass model_id=... to load a local model.") from None
+    model.loaded_from = source.described
+    return model, source
 
 
 def start_tracking(algorithm: str, config: PostgreSQLConfig, use_mlflow: bool = True,

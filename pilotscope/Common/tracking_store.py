@@ -154,10 +154,7 @@ def check_store(uri: str | None = None) -> None:
         refusal = _login_refusal(uri, exc)
         if refusal:
             raise UnusableStoreError(refusal) from None
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        for secret in (_password(uri), os.environ.get(PASSWORD_ENV)):
-            if secret:
-                reason = reason.replace(secret, "***")
+        reason = without_password(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, uri)
         raise UnusableStoreError(f"The MLflow tracking store {display_uri(uri)} cannot be used: {reason}. Repair "
                                  f"or move it, or point {TRACKING_URI_ENV} at another store.") from None
 
@@ -205,11 +202,16 @@ def _check_reachable(uri: str, timeout: float = 5.0) -> None:
         pass
 
 
-def _password(uri: str) -> str | None:
+def without_password(text: str, uri: str) -> str:
+    """`text` (an error message about the store `uri`) with its passwords (the URI's, MLflow's login) as ***."""
     try:
-        return urlsplit(uri).password
+        in_uri = urlsplit(uri).password
     except ValueError:
-        return None
+        in_uri = None
+    for secret in (in_uri, os.environ.get(PASSWORD_ENV)):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _lock_path(database: Path) -> Path:

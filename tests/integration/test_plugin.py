@@ -11,9 +11,12 @@ import time
 from fnmatch import fnmatch
 from pathlib import Path
 
+import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
+from tracking_helpers import load_script
 
+from pilotscope.Common.model_registry import champion
 from pilotscope.paths import PROJECT_ROOT
 from pilotscope.PilotConfig import DATABASE_URL_ENV
 
@@ -275,6 +278,75 @@ def test_gate_against_a_results_file_without_mlflow(bench):
                  test_baseline_stats_tiny=SLOW_MODULE)
     assert slow.ret == pytest.ExitCode.TESTS_FAILED, slow.stderr.str()
     slow.stdout.fnmatch_lines([f"*gate test_total_time vs file {reference}: REGRESSION*"])
+
+
+# A learned algorithm that logs a (tiny) model into its module's run and steers by running EXPLAIN ANALYZE of
+# the query EXPLAINS times first: with 4 it is several times slower against plain PostgreSQL than with 0.
+STEERED_MODULE = '''
+from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
+from pilotscope.PilotModel import PilotModel
+from pilotscope.PilotScheduler import Decision
+
+ALGORITHM = "steered"
+DATASET = "stats_tiny"
+EXPLAINS = 0
+
+
+class ExplainsModel(PilotModel):
+    algorithm = "steered"
+    folder_name = "Steered"
+
+    def _save_to(self, folder):
+        (folder / "explains.txt").write_text(str(EXPLAINS))
+
+
+class ExplainAnalyzeFirst:
+    def decide(self, interactor, sql):
+        with interactor.connection.cursor() as cur:
+            for _ in range(EXPLAINS):
+                cur.execute("EXPLAIN ANALYZE " + sql)
+                cur.fetchall()
+        interactor.connection.rollback()
+        return Decision()
+
+
+def get_preset_scheduler(config, **kwargs):
+    scheduler, tracker = get_baseline_preset_scheduler(config, **kwargs)
+    model = ExplainsModel()
+    model.save_model()
+    tracker.log_model(model)
+    scheduler.register_steering(ExplainAnalyzeFirst())
+    return scheduler, tracker
+
+
+def test_query(pilot_query, benchmark_query):
+    result = benchmark_query(pilot_query)
+    assert result.records == pilot_query.expected
+'''
+
+
+@pytest.mark.serial  # timings: run alone, not beside other xdist workers
+def test_the_gate_promotes_the_first_run_and_one_that_beats_its_reference(bench, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", bench.env["MLFLOW_TRACKING_URI"])
+    slow, fast = STEERED_MODULE.replace("EXPLAINS = 0", "EXPLAINS = 4"), STEERED_MODULE
+    subset = ("-k", "q00")  # 10 queries: the slowdown is several times the noise
+
+    first = bench(*subset, "--gate", "test_total_time:50%", test_steered_stats_tiny=slow)
+    first.assert_outcomes(passed=10)
+    (slow_run,) = runs_of("steered_stats_tiny", bench.env["MLFLOW_TRACKING_URI"])
+    first.stdout.fnmatch_lines(["  gate: pass (no reference to compare with: *)",
+                                f"  model promoted: models:/steered_stats_tiny@champion (version 1) is run "
+                                f"{slow_run.info.run_id[:8]}, the first champion of this algorithm and dataset"])
+
+    faster = bench(*subset, "--gate", "test_total_time:50%", test_steered_stats_tiny=fast)
+    faster.assert_outcomes(passed=10)
+    fast_run = next(r for r in runs_of("steered_stats_tiny", bench.env["MLFLOW_TRACKING_URI"])
+                    if r.info.run_id != slow_run.info.run_id)
+    faster.stdout.fnmatch_lines(["  gate test_total_time vs the per-query median of 1 recent runs (*): pass: * "
+                                 "(95% CI 0.*-0.*) over 10 paired queries*",
+                                 f"  model promoted: models:/steered_stats_tiny@champion (version 2) is run "
+                                 f"{fast_run.info.run_id[:8]}, faster than its reference beyond noise"])
+    assert champion("steered_stats_tiny").run_id == fast_run.info.run_id
 
 
 # A learned algorithm as far as the plugin knows (it steers): timed paired with plain PostgreSQL, yet
@@ -614,3 +686,64 @@ def test_a_pilotscope_handler_algorithm_runs_through_the_plugin_unchanged(bench,
     finally:
         for table in tables:
             data.remove_table_and_tracker(table)
+
+
+MSCN_MODULE = BASELINE_MODULE.format(dataset="stats_tiny").replace('"baseline"', '"mscn"')
+# The README's load-only snippet (the guide's §4), as written, then which model it runs with.
+LOAD_ONLY_SNIPPET = '''
+from pilotscope.PilotConfig import PostgreSQLConfig
+from algorithm_examples.Mscn.MscnPresetScheduler import get_mscn_preset_scheduler
+from algorithm_examples.utils import load_test_sql
+
+config = PostgreSQLConfig(db="stats_tiny")
+scheduler, _ = get_mscn_preset_scheduler(config, enable_training=False, enable_collection=False, use_mlflow=True)
+for sql in load_test_sql("stats_tiny"):
+    scheduler.execute(sql)
+print(scheduler.pilot_model.model_id, _)
+'''
+
+
+def test_the_champion_round_trips_through_a_benchmark_no_train_and_the_load_only_preset(bench, tmp_path, interactor,
+                                                                                        monkeypatch, capsys):
+    from algorithm_examples.Mscn.MscnPilotModel import MscnPilotModel  # torch: only for this test
+    uri = bench.env["MLFLOW_TRACKING_URI"]
+    client = MlflowClient(uri)
+
+    def all_runs() -> list:
+        return client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+    trained = bench("-k", "q00", "--num-collection", "20", "--epochs", "3", test_mscn_stats_tiny=MSCN_MODULE)
+    trained.assert_outcomes(passed=10)
+    (trained_run,) = runs_of("mscn_stats_tiny", uri)
+    model_id = trained_run.data.params["model_id"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert load_script("scripts/mlflow_query.py").main(["promote", trained_run.info.run_id[:12]]) == 0
+    assert capsys.readouterr().out.startswith(f"models:/mscn_stats_tiny@champion is now version 1: run "
+                                              f"{trained_run.info.run_id}")
+
+    no_train = bench("-k", "q00", "--no-train", test_mscn_stats_tiny=MSCN_MODULE)
+    no_train.assert_outcomes(passed=10)
+    no_train.stdout.fnmatch_lines([f"  model {model_id} from models:/mscn_stats_tiny@champion (version 1)"])
+    (loading_run,) = [r for r in runs_of("mscn_stats_tiny", uri) if r.info.run_id != trained_run.info.run_id]
+    assert loading_run.info.status == "FINISHED" and loading_run.data.params["model_id"] == model_id
+    assert loading_run.data.tags["model_source_run_id"] == trained_run.info.run_id
+    assert loading_run.data.tags["model_source"] == "models:/mscn_stats_tiny@champion (version 1)"
+
+    runs_before = {r.info.run_id for r in all_runs()}
+    fresh = {**bench.env, "PILOTSCOPE_MODEL_DIR": str(tmp_path / "another_machine")}  # the model must come from MLflow
+    snippet = subprocess.run([sys.executable, "-c", LOAD_ONLY_SNIPPET], cwd=tmp_path, env=fresh, capture_output=True,
+                             text=True, timeout=300)
+    assert snippet.returncode == 0, snippet.stderr
+    assert snippet.stdout.split() == [model_id, "None"]
+    assert f"mscn: using model {model_id} from models:/mscn_stats_tiny@champion (version 1)" in snippet.stderr
+    assert {r.info.run_id for r in all_runs()} == runs_before  # no empty run left behind
+
+    # a download of the alias is a folder that load_from_folder loads: the same model
+    folder = Path(mlflow.artifacts.download_artifacts("models:/mscn_stats_tiny@champion",
+                                                      dst_path=str(tmp_path / "downloaded")))
+    downloaded = MscnPilotModel.load_from_folder(folder / model_id)
+    trained_model = MscnPilotModel.load_from_folder(tmp_path / "models" / "Mscn" / "Model" / model_id)
+    assert downloaded.model_id == model_id and downloaded.metadata["dataset"] == "stats_tiny"
+    sql = "select count(*) from badges as b, users as u where b.userid = u.id and u.reputation > 5"
+    estimates = {plan.key: plan.pg_rows for plan in interactor.subplans(sql)}
+    assert downloaded.estimate(sql, estimates) == trained_model.estimate(sql, estimates)

@@ -13,30 +13,15 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow import MlflowClient
-from tracking_helpers import FolderModel, files_under
+from tracking_helpers import FolderModel, files_under, tracked_model_run
 
 from pilotscope.Common.MLflowTracker import (MLflowTracker, guard_run, restore_model, start_tracking)
 from pilotscope.Common.tracking_store import ExperimentNotFoundError
-from pilotscope.Common.workload_metrics import summarize_test_results
 from pilotscope.embedded_server import EXPERIMENT_SETTINGS, EmbeddedServer
 from pilotscope.errors import ModelLoadError
 from pilotscope.paths import PROJECT_ROOT
-from pilotscope.PilotScheduler import QueryResult
 
 EXPERIMENT = "folder_stats_tiny"
-
-
-def _tracked_model_run(config, samples=(1, 2, 3)) -> tuple[MLflowTracker, FolderModel]:
-    tracker = start_tracking("folder", config, True, num_epoch=3, num_training=5, num_collection=7)
-    model = FolderModel()
-    model.train(list(samples), on_epoch=tracker.epoch_logger())
-    model.save_model()
-    tracker.log_model(model)
-    results = [QueryResult(sql="select 1", records=[(1,)], end_to_end_time=0.5, db_execution_time=0.2),
-               QueryResult(sql="select 2", records=[(2,)], end_to_end_time=1.5, db_execution_time=0.4)]
-    tracker.log_test_results(summarize_test_results(results))
-    tracker.end_run()
-    return tracker, model
 
 
 def test_a_tracked_run_records_params_steps_tags_dataset_and_environment_but_no_password(
@@ -83,7 +68,7 @@ def test_a_tracked_run_records_params_steps_tags_dataset_and_environment_but_no_
 
 def test_the_model_artifact_is_the_whole_folder_and_loads_back(stats_tiny_config, tracking_uri, tmp_path,
                                                                monkeypatch):
-    tracker, model = _tracked_model_run(stats_tiny_config)
+    tracker, model = tracked_model_run(stats_tiny_config)
     expected = {f"{model.model_id}/{name}": content for name, content in files_under(model.model_dir).items()}
     expected[f"{model.model_id}.json"] = model.metadata_path.read_bytes()
     assert len(expected) == 4  # three model files + metadata
@@ -154,7 +139,7 @@ def test_the_best_model_loads_into_a_new_run_and_a_missing_one_is_a_clear_error(
     with pytest.raises(ModelLoadError, match="enable_training=True"):
         with start_tracking("folder", stats_tiny_config, True) as empty:
             empty.load_best_model(FolderModel)
-    trained, model = _tracked_model_run(stats_tiny_config)
+    trained, model = tracked_model_run(stats_tiny_config)
 
     monkeypatch.setenv("PILOTSCOPE_MODEL_DIR", str(tmp_path / "fresh"))
     with start_tracking("folder", stats_tiny_config, True, num_epoch=3) as tracker:

@@ -17,8 +17,11 @@ from types import ModuleType
 from typing import Iterator
 
 
+from pilotscope.Common.MLflowTracker import MLflowTracker, start_tracking
+from pilotscope.Common.workload_metrics import summarize_test_results
 from pilotscope.paths import PROJECT_ROOT
 from pilotscope.PilotModel import PilotModel
+from pilotscope.PilotScheduler import QueryResult
 
 
 class FolderModel(PilotModel):
@@ -50,6 +53,21 @@ class FolderModel(PilotModel):
     def _load_from(self, folder: Path) -> None:
         self.weights = (folder / "weights.bin").read_bytes()
         self.vocabulary = (folder / "featurizer" / "vocabulary.txt").read_text().split("\n")
+
+
+def tracked_model_run(config, samples=(1, 2, 3), seconds=(0.5, 1.5)) -> tuple[MLflowTracker, FolderModel]:
+    """A FINISHED run of experiment folder_<db> that trained, saved and logged a FolderModel and timed two
+    queries (`seconds` end to end: test_total_time is their sum)."""
+    tracker = start_tracking("folder", config, True, num_epoch=3, num_training=5, num_collection=7)
+    model = FolderModel()
+    model.train(list(samples), on_epoch=tracker.epoch_logger())
+    model.save_model()
+    tracker.log_model(model)
+    results = [QueryResult(sql=f"select {i}", records=[(i,)], end_to_end_time=t, db_execution_time=t / 3)
+               for i, t in enumerate(seconds, start=1)]
+    tracker.log_test_results(summarize_test_results(results))
+    tracker.end_run()
+    return tracker, model
 
 
 def files_under(folder: Path) -> dict[str, bytes]:

@@ -90,3 +90,10 @@ def test_one_query_three_times_slower_does_not_fail_the_paired_gate():
     current = {**reference, "q000": 3.0}  # one query (say the longest) three times its reference ratio
     assert judge_paired(current, reference, threshold=0.10).ratio < 1.03
     assert not judge_paired(current, reference, threshold=0.10).regression
+
+
+def test_only_a_run_faster_beyond_noise_counts_as_faster():
+    assert judge(times(146, seed=2, scale=0.75), times(146, seed=3), threshold=0.10).faster
+    same = judge(times(146, seed=2), times(146, seed=3), threshold=0.10)
+    assert not same.faster and not same.regression
+    assert not judge(times(146, seed=2, scale=1.25), times(146, seed=3), threshold=0.10).faster

@@ -25,3 +25,8 @@ def test_a_reused_model_is_said_under_its_module():
     lines = module_lines([record(reused_model="mscn_20261130_090000")])
     assert lines[1] == "  model mscn_20261130_090000 reused: same training data, parameters and code"
     assert len(module_lines([record()])) == 1
+
+
+def test_a_tracked_model_loaded_without_training_is_said_with_its_source():
+    lines = module_lines([record(loaded_model="mscn_20261130_090000 from models:/mscn_stats_tiny@champion (version 3)")])
+    assert lines[1] == "  model mscn_20261130_090000 from models:/mscn_stats_tiny@champion (version 3)"
