@@ -187,7 +187,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def check_compare_view(page: Page, ui_url: str, runs: list[Run]) -> None:
-    """The compare view of `runs` opens and links each of them."""
+    """The compare view of `runs` (each of another experiment) opens and links each of them."""
     ids = json.dumps([run.info.run_id for run in runs], separators=(",", ":"))
     experiments = json.dumps([run.info.experiment_id for run in runs], separators=(",", ":"))
     page.open(f"{ui_url}/#/compare-runs?runs={quote(ids)}&experiments={quote(experiments)}")
