@@ -3,7 +3,7 @@
 PYTHON ?= python3
 STAMP := .pilotscope/installed.stamp
 
-.PHONY: setup compose-validator test benchmark perf quality server-stop
+.PHONY: setup compose-validator browser test benchmark perf quality server-stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e .
@@ -20,7 +20,15 @@ compose-validator:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } || \
 	  echo "note: install docker-compose (or the docker compose plugin) for the compose-file test"
 
-test: setup compose-validator
+# The MLflow UI is tested in headless Chromium through Selenium (a Python dependency); the browser and its
+# driver come from Debian.
+browser:
+	@{ command -v chromium >/dev/null || command -v chromium-browser >/dev/null; } && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "note: install chromium and chromium-driver (apt-get install chromium chromium-driver) for the MLflow UI browser test"
+
+test: setup compose-validator browser
 	$(PYTHON) -m pytest -n auto -m "not serial" tests
 	$(PYTHON) -m pytest -m serial tests
 
