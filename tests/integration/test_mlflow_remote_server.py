@@ -97,15 +97,21 @@ def remote(server, monkeypatch, tmp_path) -> dict:
     return server
 
 
-def test_a_tracked_run_its_metrics_and_its_model_arrive_at_the_server(stats_tiny_config, remote, tmp_path):
-    tracker = start_tracking("folder", stats_tiny_config, True, num_epoch=3, num_training=-1, num_collection=-1)
-    assert tracker.tracking_uri == remote["url"]
+def track_a_folder_model_run(config) -> tuple[MLflowTracker, FolderModel]:
+    """A whole tracked run into the current MLFLOW_TRACKING_URI (3 epochs, the model, test results), ended."""
+    tracker = start_tracking("folder", config, True, num_epoch=3, num_training=-1, num_collection=-1)
     model = FolderModel()
     model.train([5, 6, 7], on_epoch=tracker.epoch_logger())
     model.save_model()
     tracker.log_model(model)
     tracker.log_test_results({"test_total_time": 1.25, "test_query_count": 3})
     tracker.end_run()
+    return tracker, model
+
+
+def test_a_tracked_run_its_metrics_and_its_model_arrive_at_the_server(stats_tiny_config, remote, tmp_path):
+    tracker, model = track_a_folder_model_run(stats_tiny_config)
+    assert tracker.tracking_uri == remote["url"]
 
     client = MlflowClient(remote["url"])
     run = client.get_run(tracker.run_id)
@@ -219,14 +225,7 @@ def test_team_members_track_runs_into_shared_experiments_and_no_secret_is_kept(s
     run_ids = {}
     for name in ("alice", "bob"):  # alice's first run creates the experiment, bob adds to it
         log_in(monkeypatch, team_server, name, passwords[name])
-        tracker = start_tracking("folder", stats_tiny_config, True, num_epoch=3, num_training=-1, num_collection=-1)
-        model = FolderModel()
-        model.train([5, 6, 7], on_epoch=tracker.epoch_logger())
-        model.save_model()
-        tracker.log_model(model)
-        tracker.log_test_results({"test_total_time": 1.25, "test_query_count": 3})
-        tracker.end_run()
-        run_ids[name] = tracker.run_id
+        run_ids[name] = track_a_folder_model_run(stats_tiny_config)[0].run_id
 
     client = MlflowClient(team_server["url"])  # as bob
     runs = {name: client.get_run(run_id) for name, run_id in run_ids.items()}

@@ -30,7 +30,19 @@ def test_query(pilot_query, benchmark_query):
     assert result.records == pilot_query.expected
 '''
 
-# A real slowdown: the same Baseline plus real work per query (EXPLAIN ANALYZE of the query, four times).
+# Real work per query, as a steering: EXPLAIN ANALYZE of the query, EXPLAINS times.
+EXPLAIN_STEERING = '''
+class ExplainAnalyzeFirst:
+    def decide(self, interactor, sql):
+        with interactor.connection.cursor() as cur:
+            for _ in range(EXPLAINS):
+                cur.execute("EXPLAIN ANALYZE " + sql)
+                cur.fetchall()
+        interactor.connection.rollback()
+        return Decision()
+'''
+
+# A real slowdown: the same Baseline plus that work, four times per query.
 SLOW_MODULE = '''
 from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
 from pilotscope.PilotScheduler import Decision
@@ -38,15 +50,8 @@ from pilotscope.PilotScheduler import Decision
 ALGORITHM = "baseline"
 DATASET = "stats_tiny"
 
-
-class ExplainAnalyzeFirst:
-    def decide(self, interactor, sql):
-        with interactor.connection.cursor() as cur:
-            for _ in range(4):  # a slowdown well beyond this shared machine's run-to-run drift
-                cur.execute("EXPLAIN ANALYZE " + sql)
-                cur.fetchall()
-        interactor.connection.rollback()
-        return Decision()
+EXPLAINS = 4  # a slowdown well beyond this shared machine's run-to-run drift
+''' + EXPLAIN_STEERING + '''
 
 
 def get_preset_scheduler(config, **kwargs):
@@ -299,15 +304,7 @@ class ExplainsModel(PilotModel):
     def _save_to(self, folder):
         (folder / "explains.txt").write_text(str(EXPLAINS))
 
-
-class ExplainAnalyzeFirst:
-    def decide(self, interactor, sql):
-        with interactor.connection.cursor() as cur:
-            for _ in range(EXPLAINS):
-                cur.execute("EXPLAIN ANALYZE " + sql)
-                cur.fetchall()
-        interactor.connection.rollback()
-        return Decision()
+''' + EXPLAIN_STEERING + '''
 
 
 def get_preset_scheduler(config, **kwargs):
