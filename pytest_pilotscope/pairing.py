@@ -143,7 +143,7 @@ def summarize(algorithm: Sequence[float], plain: Sequence[float], seed: int = 0)
 
 
 def summarize_queries(queries: Iterable[QueryMeasurement]) -> PairedSummary | None:
-    """The summary of the queries timed paired that completed on both sides, if any."""
+    """The summary of the queries timed paired whose plain side completed (see `paired_ratio`), if any."""
     paired = [q for q in queries if q.paired_ratio is not None]
     if not paired:
         return None

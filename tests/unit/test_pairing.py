@@ -54,10 +54,12 @@ def test_summary_ratio_interval_and_speedups():
         summarize([1.0], [1.0, 2.0])
 
 
-def test_summary_of_queries_uses_those_paired_that_completed_on_both_sides():
+def test_summary_of_queries_uses_those_whose_plain_side_completed_an_algorithm_timeout_included():
     queries = [QueryMeasurement("q000", 0, "select 0", end_to_end=2.0, plain_end_to_end=1.0),
                QueryMeasurement("q001", 1, "select 1", end_to_end=9.0, plain_end_to_end=1.0, failed=True),
                QueryMeasurement("q002", 2, "select 2", end_to_end=9.0, plain_end_to_end=1.0, timed_out=True),
                QueryMeasurement("q003", 3, "select 3", end_to_end=9.0)]
-    assert summarize_queries(queries).ratio == pytest.approx(2.0) and summarize_queries(queries).queries == 1
+    summary = summarize_queries(queries)
+    assert summary.ratio == pytest.approx(11.0 / 2.0) and summary.queries == 2  # the timeout counts, at 9 s
+    assert summary.twice_as_slow == 1
     assert summarize_queries(queries[3:]) is None

@@ -68,11 +68,13 @@ def test_queries_are_keyed_by_their_sql_so_a_reordered_workload_still_pairs():
     assert check(run(per_query=reordered), TARGET).times("test_total_time")["select 2"] == pytest.approx(6.0)
 
 
-def test_failed_queries_have_no_time_and_timed_out_ones_no_paired_ratio():
+def test_failed_queries_have_no_time_and_timed_out_ones_pair_at_their_timeout():
     failed = QueryMeasurement("q000", 0, "select 0", end_to_end=1.0, plain_end_to_end=1.0, failed=True)
     timed_out = QueryMeasurement("q001", 1, "select 1", end_to_end=2.0, plain_end_to_end=1.0, timed_out=True)
+    plain_timed_out = QueryMeasurement("q003", 3, "select 3", end_to_end=2.0, plain_end_to_end=None)
     assert per_sql([failed, timed_out], lambda q: q.seconds("test_total_time")) == {"select 1": 2.0}
-    assert per_sql([failed, timed_out], lambda q: q.paired_ratio) == {}
+    # the algorithm's timeout is a lower bound of its time: its ratio counts, never drops out
+    assert per_sql([failed, timed_out, plain_timed_out], lambda q: q.paired_ratio) == {"select 1": 2.0}
     overhead = QueryMeasurement("q002", 2, "select 2", end_to_end=1.0, db_execution=0.25)
     assert per_sql([overhead], lambda q: q.seconds("test_overhead_time")) == {"select 2": pytest.approx(0.75)}
 
