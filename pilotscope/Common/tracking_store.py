@@ -12,7 +12,8 @@ refuses them.
 
 Plain MLflow knows nothing of the project: with no `MLFLOW_TRACKING_URI` it opens `mlflow.db` in the
 current directory, creating an empty one. The guide runs its snippets from `test_example_algorithms/`,
-which therefore holds `mlflow.db` as a link to the project's (`GUIDE_FOLDERS`); from anywhere else,
+so whenever pilotscope resolves the project's store it also links `mlflow.db` there to it
+(`link_guide_folders`; run state, ignored by git, never replacing a file of that name); from anywhere else,
 `eval "$(python -m pilotscope.Common.tracking_store --export)"` points plain MLflow at the store, and
 every benchmark summary says so (`plain_mlflow_hint`).
 
@@ -42,7 +43,7 @@ USERNAME_ENV = "MLFLOW_TRACKING_USERNAME"  # MLflow's own login variables, for a
 PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
 DEFAULT_STORE_DIR = PROJECT_ROOT / "mlruns"
 SQLITE_PREFIX = "sqlite:///"
-GUIDE_FOLDERS = ("test_example_algorithms",)  # each holds `mlflow.db`, a link to the project's store
+GUIDE_FOLDERS = ("test_example_algorithms",)  # given `mlflow.db`, a link to the project's store
 
 
 class TrackingError(PilotScopeError):
@@ -80,7 +81,22 @@ def tracking_uri() -> str:
             f"Migrate it into the database store pilotscope uses with\n"
             f"  mlflow migrate-filestore --source {DEFAULT_STORE_DIR} --target {SQLITE_PREFIX}{database}\n"
             f"(or point {TRACKING_URI_ENV} at another store).")
+    link_guide_folders(database)
     return f"{SQLITE_PREFIX}{database}"
+
+
+def link_guide_folders(database: Path) -> None:
+    """Give each of the project's `GUIDE_FOLDERS` an `mlflow.db` linking to `database`, where none is.
+
+    Plain MLflow opens `mlflow.db` in the current directory, so the guide's snippets, run from there,
+    then see the project's runs instead of a new, empty store. A file of that name is left alone, and a
+    folder that cannot be written (a read-only checkout) only goes without.
+    """
+    for name in GUIDE_FOLDERS:
+        link = database.parent / name / "mlflow.db"
+        if link.parent.is_dir() and not os.path.lexists(link):
+            with contextlib.suppress(OSError):
+                os.symlink(os.path.relpath(database, link.parent), link)
 
 
 def export_line(uri: str | None = None) -> str:

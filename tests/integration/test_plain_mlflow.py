@@ -1,8 +1,8 @@
 """Plain MLflow, run where the guide runs it (`cd test_example_algorithms`), sees pilotscope's runs.
 
-MLflow itself opens `mlflow.db` in the current directory; the guide's folder holds that name as a link
-to the project's store. Checked in a copy of the layout (a store at its root, the folder with the
-repository's own link), so the project's real store is never touched.
+MLflow itself opens `mlflow.db` in the current directory; pilotscope gives the guide's folder that name
+as a link to the project's store. Checked in a copy of the layout (a store at its root, the folder linked
+by `link_guide_folders`), so the project's real store is never touched.
 """
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import sys
 from pathlib import Path
 
 from pilotscope.Common.MLflowTracker import MLflowTracker
-from pilotscope.Common.tracking_store import GUIDE_FOLDERS, TRACKING_URI_ENV
-from pilotscope.paths import PROJECT_ROOT
+from pilotscope.Common.tracking_store import GUIDE_FOLDERS, TRACKING_URI_ENV, link_guide_folders
 
 # The guide's "experiment tag filtering" and "artifact download" snippets, as written there.
 GUIDE_SNIPPET = '''
@@ -42,9 +41,10 @@ def test_the_guide_s_plain_mlflow_snippets_find_the_runs_from_its_folder(mlflow_
         model_file.write_text("weights")
         tracker.client.log_artifact(tracker.run_id, str(model_file), "model")
     for name in GUIDE_FOLDERS:
+        (checkout / name).mkdir()
+    link_guide_folders(checkout / "mlflow.db")
+    for name in GUIDE_FOLDERS:
         folder = checkout / name
-        folder.mkdir()
-        os.symlink(os.readlink(PROJECT_ROOT / name / "mlflow.db"), folder / "mlflow.db")  # the repository's link
         env = {key: value for key, value in os.environ.items() if key != TRACKING_URI_ENV}
         probe = 'print("total", runs["metrics.test_total_time"][0])'
         result = subprocess.run([sys.executable, "-c", GUIDE_SNIPPET + probe], cwd=folder, env=env, capture_output=True,

@@ -3,15 +3,36 @@ from __future__ import annotations
 
 import os
 
-from pilotscope.Common.tracking_store import GUIDE_FOLDERS, TRACKING_URI_ENV, export_line, main, plain_mlflow_hint
+from pilotscope.Common.tracking_store import (GUIDE_FOLDERS, TRACKING_URI_ENV, export_line, link_guide_folders, main,
+                                              plain_mlflow_hint, tracking_uri)
 from pilotscope.paths import PROJECT_ROOT
 
 
-def test_each_guide_folder_links_mlflow_db_to_the_project_store():
+def test_each_guide_folder_gets_a_link_to_the_store_and_a_file_of_that_name_is_kept(tmp_path):
+    database = tmp_path / "mlflow.db"
+    for name in GUIDE_FOLDERS:
+        (tmp_path / name).mkdir()
+    link_guide_folders(database)
+    for name in GUIDE_FOLDERS:
+        link = tmp_path / name / "mlflow.db"
+        assert link.is_symlink() and os.readlink(link) == "../mlflow.db"
+        link.unlink()
+        link.write_text("a user's own store")  # never replaced
+    link_guide_folders(database)
+    assert all((tmp_path / name / "mlflow.db").read_text() == "a user's own store" for name in GUIDE_FOLDERS)
+
+
+def test_the_project_store_links_its_guide_folders_once_resolved(monkeypatch):
+    monkeypatch.delenv(TRACKING_URI_ENV, raising=False)
+    tracking_uri()
     for name in GUIDE_FOLDERS:
         link = PROJECT_ROOT / name / "mlflow.db"
-        assert link.is_symlink(), f"{link} must be a link to the project's mlflow.db"
         assert os.path.normpath(link.parent / os.readlink(link)) == str(PROJECT_ROOT / "mlflow.db")
+
+
+def test_a_missing_guide_folder_is_not_created(tmp_path):
+    link_guide_folders(tmp_path / "mlflow.db")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_without_the_variable_the_hint_names_the_store_the_folders_and_the_export(monkeypatch):
