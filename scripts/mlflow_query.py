@@ -27,8 +27,8 @@ from pilotscope.Common.box_table import box_table  # noqa: E402
 from pilotscope.Common.metric_meaning import SeriesSummary, change, meaning  # noqa: E402
 from pilotscope.Common.MLflowTracker import MLflowTracker  # noqa: E402
 from pilotscope.Common.model_registry import CHAMPION, champion, promote  # noqa: E402
-from pilotscope.Common.tracking_store import (TrackingError, display_uri, get_experiment_id,  # noqa: E402
-                                              tracking_client)
+from pilotscope.Common.tracking_store import (TrackingError, check_store, display_uri,  # noqa: E402
+                                              get_experiment_id, tracking_client)
 from pilotscope.errors import PilotScopeError  # noqa: E402
 
 CORE_PARAMS = ("algorithm", "dataset", "num_epoch", "num_training", "num_collection", "model_id")
@@ -246,6 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_store()  # an unusable store (down, refusing the login, damaged) is one clear line, no password
         output = args.handler(tracking_client(), args)
     except PilotScopeError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,7 +9,7 @@ import sys
 from collections import Counter
 
 import pytest
-from tracking_helpers import load_script
+from tracking_helpers import free_port, load_script
 
 from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
 from algorithm_examples.utils import load_test_sql
@@ -155,3 +155,11 @@ def test_the_script_runs_from_the_project_root_on_the_configured_store(store):
                             env={**os.environ, "MLFLOW_TRACKING_URI": store["uri"]})
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)) == 10  # --limit defaults to 10
+
+
+def test_an_unreachable_server_is_one_clear_line_without_its_password(monkeypatch, capsys):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://bob:S3cretPw0rd@127.0.0.1:{free_port()}/")
+    code = mlflow_query.main(["list"])
+    _, err = capsys.readouterr()
+    assert code == 1 and err.startswith("error: The MLflow tracking store http://bob:***@127.0.0.1:")
+    assert "S3cretPw0rd" not in err and "Traceback" not in err
