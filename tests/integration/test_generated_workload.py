@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from pilotscope import db
+from pilotscope import db, generated_workload
 from pilotscope.datasets import get_dataset
 from pilotscope.generated_workload import CACHE_DIR_ENV, generate
 from pilotscope.paths import PROJECT_ROOT
@@ -62,6 +62,14 @@ def test_the_time_window_and_the_emptiness_rule_decide_what_is_kept(stats_tiny_c
         count=5, min_tables=2, max_tables=2, keep_empty=False, attempts_per_query=40), use_cache=False)
     assert non_empty.queries and all(q.rows > 0 for q in non_empty.queries)
     assert non_empty.rejected[2].get("empty", 0) > 0
+
+
+def test_a_candidate_with_more_rows_than_the_window_allows_is_rejected_by_its_count(stats_tiny_config, monkeypatch):
+    monkeypatch.setattr(generated_workload, "MAX_COUNTED_ROWS_PER_SECOND", 0)  # any row is too many
+    params = GenerationParams(count=5, min_tables=2, max_tables=2, min_time=0.0, keep_empty=True, attempts_per_query=40)
+    workload = generate("stats_tiny", stats_tiny_config, 1, params, use_cache=False)
+    assert workload.queries and all(q.rows == 0 for q in workload.queries)
+    assert workload.rejected[2].get("too many rows", 0) > 0 and "too many rows" in workload.summary()
 
 
 def test_stats_tiny_defaults_keep_every_query_from_zero_seconds_and_empty_results(stats_tiny_config):
