@@ -4,17 +4,12 @@ A candidate's latency is the server's executor time with its cardinalities pushe
 can be orders of magnitude slower than PostgreSQL's plan, so each query's PostgreSQL plan runs
 first and the others are cut at `PLAN_TIMEOUT_FACTOR` × its latency (at least
 `MIN_PLAN_TIMEOUT`, at most the config's statement timeout); a timed-out plan counts at its
-timeout, which still ranks it slowest. Two queries are collected at once, each on its own
-connection (`COLLECTION_WORKERS`): the server runs no parallel workers, so on 2 cores each has a
-core, a query's candidates still run one after another under its own timeout, and the ranker only
-compares candidates of one query. The result is cached by the loaded dataset's checksum,
+timeout, which still ranks it slowest. The result is cached by the loaded dataset's checksum,
 the workload and these settings, so a second run skips the work.
 """
 from __future__ import annotations
 
-import queue
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
@@ -31,7 +26,6 @@ CACHE_ALGORITHM = "lero"
 COLLECTION_FORMAT = 1
 PLAN_TIMEOUT_FACTOR = 10.0
 MIN_PLAN_TIMEOUT = 1.0  # seconds
-COLLECTION_WORKERS = 2  # queries collected at once, one connection each
 
 
 @dataclass
@@ -107,44 +101,24 @@ def _collect(sqls: Sequence[str], interactor: PilotDataInteractor, max_timeout: 
     started = time.perf_counter()
     data = LeroTrainingData([], len(sqls), 0, [], 0.0)
     executed = timed_out = 0
-    own = [PilotDataInteractor(interactor.config) for _ in range(COLLECTION_WORKERS - 1)]
-    idle: queue.Queue[PilotDataInteractor] = queue.Queue()
-    for worker in [interactor, *own]:
-        idle.put(worker)
-
-    def collect_one(sql: str) -> tuple[CollectedQuery | None, str | None]:
-        """(the query's runs, or None for a single-plan or failed query; why it failed) on an idle interactor."""
-        worker = idle.get()
-        try:
-            found = generate_candidates(worker, sql)
-            if found.failure is not None or len(found.candidates) < 2:
-                return None, found.failure
+    for number, sql in enumerate(sqls, 1):
+        found = generate_candidates(interactor, sql)
+        if found.failure is None and len(found.candidates) < 2:
+            data.skipped += 1
+        elif found.failure is None:
             try:
-                runs = _execute_candidates(worker, sql, found.candidates, max_timeout)
+                runs = _execute_candidates(interactor, sql, found.candidates, max_timeout)
+                data.queries.append(CollectedQuery(sql, found.original_rows, runs))
+                executed += len(runs)
+                timed_out += sum(run.timed_out for run in runs)
             except psycopg2.Error as error:
-                return None, str(error).strip()
-            return CollectedQuery(sql, found.original_rows, runs), None
-        finally:
-            idle.put(worker)
-
-    try:
-        with ThreadPoolExecutor(max_workers=COLLECTION_WORKERS, thread_name_prefix="lero-collection") as pool:
-            for number, (sql, (collected, failure)) in enumerate(zip(sqls, pool.map(collect_one, sqls)), 1):
-                if failure is not None:
-                    data.failed.append(f"{sql[:80]}: {failure}")
-                elif collected is None:
-                    data.skipped += 1
-                else:
-                    data.queries.append(collected)
-                    executed += len(collected.runs)
-                    timed_out += sum(run.timed_out for run in collected.runs)
-                if progress is not None and (number % progress_every == 0 or number == len(sqls)):
-                    progress(f"lero collection: {number}/{len(sqls)} queries, {executed} candidates executed "
-                             f"({timed_out} timed out), {data.skipped} single-plan, {len(data.failed)} failed, "
-                             f"{time.perf_counter() - started:.1f} s")
-    finally:
-        for worker in own:
-            worker.close()
+                found.failure = str(error).strip()
+        if found.failure is not None:
+            data.failed.append(f"{sql[:80]}: {found.failure}")
+        if progress is not None and (number % progress_every == 0 or number == len(sqls)):
+            progress(f"lero collection: {number}/{len(sqls)} queries, {executed} candidates executed "
+                     f"({timed_out} timed out), {data.skipped} single-plan, {len(data.failed)} failed, "
+                     f"{time.perf_counter() - started:.1f} s")
     data.collection_time = time.perf_counter() - started
     return data
 

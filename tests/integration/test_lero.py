@@ -205,20 +205,6 @@ def test_collection_times_every_distinct_candidate(stats_tiny_config, interactor
     assert [latency for _, latency in groups[0]] == [run.latency for run in query.runs]
 
 
-def test_queries_collected_two_at_once_keep_the_workload_order(stats_tiny_config, interactor, monkeypatch, tmp_path):
-    monkeypatch.setattr(collection_cache, "state_dir", lambda: tmp_path)
-    four_tables = FIVE_TABLE_SQL.replace(", votes as v", "").replace(" and p.id = v.postid", "")
-    single_plan = "select count(*) from badges as b where b.date >= 1280000000"
-    broken = "select count(*) from comments as c, no_such_table as n where c.id = n.id"
-    sqls = [FIVE_TABLE_SQL, single_plan, four_tables, broken, FIVE_TABLE_SQL.replace("p.score<=44", "p.score<=10")]
-    data = collect_training_data(stats_tiny_config, sqls, interactor, progress=None)
-    assert LeroCollection.COLLECTION_WORKERS >= 2
-    assert [query.sql for query in data.queries] == [sqls[0], sqls[2], sqls[4]]
-    assert data.skipped == 1
-    assert len(data.failed) == 1 and data.failed[0].startswith(broken[:80]) and "no_such_table" in data.failed[0]
-    assert interactor.connection.info.transaction_status == 0  # the caller's interactor is left idle
-
-
 def test_candidates_slower_than_the_cap_count_at_the_timeout(stats_tiny_config, interactor, monkeypatch, tmp_path):
     monkeypatch.setattr(collection_cache, "state_dir", lambda: tmp_path)
     timeouts = []
