@@ -72,6 +72,25 @@ def test_a_candidate_with_more_rows_than_the_window_allows_is_rejected_by_its_co
     assert workload.rejected[2].get("too many rows", 0) > 0 and "too many rows" in workload.summary()
 
 
+def test_candidates_are_counted_exactly_and_a_count_that_fails_leaves_the_candidate_to_timing(stats_tiny_config):
+    sqls = ["select count(*) from badges as b, users as u where b.userid = u.id and u.reputation > 10",
+            "select count(*) from badges as b, no_such_table as n where b.userid = n.id",
+            "select count(*) from badges as b where b.userid > 5"]
+    conn = db.connect(stats_tiny_config, autocommit=True)
+    timer = generated_workload.CandidateTimer(conn, lambda: db.connect(stats_tiny_config, autocommit=True), 10.0)
+    try:
+        counts = timer.count_all(sqls[:2]) + timer.count_all(sqls[2:])
+        with conn.cursor() as cur:
+            expected = []
+            for sql in (sqls[0], sqls[2]):
+                cur.execute(sql)
+                expected.append(cur.fetchone()[0])
+    finally:
+        timer.close()
+        conn.close()
+    assert counts == [expected[0], None, expected[1]] and expected[0] > 0
+
+
 def test_stats_tiny_defaults_keep_every_query_from_zero_seconds_and_empty_results(stats_tiny_config):
     workload = generate("stats_tiny", stats_tiny_config, 2, GenerationParams(count=7), use_cache=False)
     assert workload.params.min_time == 0.0 and workload.params.keep_empty is True
