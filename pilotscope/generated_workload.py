@@ -35,7 +35,7 @@ from typing import Callable, Iterator
 from pilotscope import collection_cache, db
 from pilotscope.atomic_file import write_atomically
 from pilotscope.errors import ConfigurationError, PilotScopeError
-from pilotscope.join_tree_count import FALLBACK, plan_count
+from pilotscope.join_tree_count import COUNT_SETTINGS, FALLBACK, plan_count
 from pilotscope.paths import state_dir
 from pilotscope.query_generation import (COMPARISONS, NO_LITERAL, Filter, GenerationParams, Schema, build_query,
                                          extract_schema, like_pattern, normalise, random_join_tree,
@@ -252,17 +252,25 @@ def _time(conn, sql: str) -> tuple[float, int | None]:
 
 
 def _count(conn, sql: str) -> int | None:
-    """None also when the count fails: the candidate is then timed, and timing reports what is wrong with it."""
+    """The count under `COUNT_SETTINGS`, local to its transaction so the session stays plain for timing.
+
+    None also when the count fails: the candidate is then timed, and timing reports what is wrong with it.
+    """
     import psycopg2
     statement = plan_count(sql)
     if statement.method == FALLBACK:  # counting would be running the query itself
         return None
     with conn.cursor() as cur:
+        cur.execute("BEGIN")
         try:
+            for name, value in COUNT_SETTINGS.items():
+                cur.execute("SELECT set_config(%s, %s, true)", (name, value))
             cur.execute(statement.sql)
             return int(cur.fetchone()[0])
         except psycopg2.Error:
             return None
+        finally:
+            cur.execute("ROLLBACK")
 
 
 # ----------------------------------------------------------------------------------------- candidates

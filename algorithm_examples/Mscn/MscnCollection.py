@@ -161,10 +161,6 @@ class _ParallelCounter:
     A count that fails or times out is None and counted in `data`, never fatal.
     """
 
-    # Joins of grouped rows have no statistics: estimates go wild and pick sorts or nested loops,
-    # where hashing the grouped rows (in memory) is always right.
-    SESSION_SETTINGS = {"enable_mergejoin": "off", "enable_nestloop": "off", "work_mem": "64MB"}
-
     def __init__(self, config: PostgreSQLConfig, timeout: float, workers: int, batches: Sequence[Sequence[str]],
                  data: MscnTrainingData, started: float, progress: Callable[[str], None] | None,
                  progress_every: int) -> None:
@@ -219,7 +215,8 @@ class _ParallelCounter:
     def _work(self, conn) -> None:
         try:
             with conn.cursor() as cur:
-                settings = {**self.SESSION_SETTINGS, "statement_timeout": db.statement_timeout_ms(self.timeout)}
+                settings = {**join_tree_count.COUNT_SETTINGS,
+                            "statement_timeout": db.statement_timeout_ms(self.timeout)}
                 for name, value in settings.items():
                     cur.execute("SELECT set_config(%s, %s, false)", (name, value))
                 while (batch := self._next()) is not None:

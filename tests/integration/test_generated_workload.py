@@ -81,6 +81,8 @@ def test_candidates_are_counted_exactly_and_a_count_that_fails_leaves_the_candid
     try:
         counts = timer.count_all(sqls[:2]) + timer.count_all(sqls[2:])
         with conn.cursor() as cur:
+            cur.execute("SELECT current_setting('enable_nestloop'), current_setting('statement_timeout')")
+            assert cur.fetchone() == ("on", "10s")  # the count's settings stay in its transaction
             expected = []
             for sql in (sqls[0], sqls[2]):
                 cur.execute(sql)
