@@ -51,7 +51,7 @@ def slowed(execute: Callable[[str], object], fraction: float) -> Callable[[str],
     return run
 
 
-def paired_pass(algorithm: Callable[[str], object], plain: Callable[[str], bool],
+def paired_pass(algorithm: Callable[[str], object], plain: Callable[[str], list | None],
                 sqls: list[str]) -> list[QueryMeasurement]:
     """One rerun: every query's algorithm rounds with plain rounds beside them, measured as the plugin keeps them."""
     rows = []

@@ -27,7 +27,7 @@ from pilotscope import db
 from pilotscope.Common.workload_metrics import QueryMeasurement
 from pytest_pilotscope.gate import bootstrap_interval, geometric_mean, ratio_of_sums
 
-PlainRun = Callable[[str], bool]  # runs the query without steering; False when it timed out
+PlainRun = Callable[[str], list | None]  # runs the query without steering: its rows, None when it timed out
 PLAIN_POSTGRESQL = "PostgreSQL"  # what a steering algorithm is paired with
 RAW_DRIVER = "raw psycopg2"  # what an algorithm that decides nothing is paired with
 
@@ -35,7 +35,7 @@ RAW_DRIVER = "raw psycopg2"  # what an algorithm that decides nothing is paired 
 class RawDriver:
     """Plain PostgreSQL without the harness: one autocommit connection, `execute` and `fetchall`.
 
-    The statement timeout is set once on its session; a timed-out query returns False.
+    The statement timeout is set once on its session; a query returns its rows, or None when it timed out.
     """
 
     def __init__(self, config, timeout: float | None) -> None:
@@ -43,14 +43,13 @@ class RawDriver:
         with self.connection.cursor() as cur:
             cur.execute("SET statement_timeout = %s", (db.statement_timeout_ms(timeout),))
 
-    def __call__(self, sql: str) -> bool:
+    def __call__(self, sql: str) -> list | None:
         try:
             with self.connection.cursor() as cur:
                 cur.execute(sql)
-                cur.fetchall()
-            return True
+                return cur.fetchall()
         except psycopg2.errors.QueryCanceled:
-            return False
+            return None
 
     def close(self) -> None:
         self.connection.close()
@@ -66,13 +65,16 @@ class PlainRounds:
     """The plain executions beside one query's rounds: `before`/`after` wrap each algorithm round.
 
     Made for pytest-benchmark's `pedantic(setup=…, teardown=…)`, which calls them around every round
-    (warm-up rounds too: `median_time` takes the last `rounds` only).
+    (warm-up rounds too: `median_time` takes the last `rounds` only). The rows of the latest plain
+    execution are kept as `rows`: PostgreSQL's own answer, so checking the algorithm's answer costs no
+    further execution.
     """
 
     plain: PlainRun
     sql: str
     index: int
     times: list[float | None] = field(default_factory=list)  # None: that plain execution timed out
+    rows: list | None = None  # of the latest plain execution (None: none yet, or it timed out)
     round_: int = 0
 
     def before(self) -> None:
@@ -86,9 +88,9 @@ class PlainRounds:
 
     def _time_plain(self) -> None:
         started = time.perf_counter()
-        completed = self.plain(self.sql)
+        self.rows = self.plain(self.sql)
         elapsed = time.perf_counter() - started
-        self.times.append(elapsed if completed else None)
+        self.times.append(elapsed if self.rows is not None else None)
 
     def median_time(self, rounds: int) -> float | None:
         """The median plain seconds over the timed rounds, or None when any of them timed out."""

@@ -156,7 +156,11 @@ def plain_run(request: pytest.FixtureRequest, pilot_config, trained_scheduler):
         return
     if trained_scheduler.steering is not None:
         record.paired_against = PLAIN_POSTGRESQL
-        yield lambda sql: not trained_scheduler.execute_query(sql, steer=False).timed_out
+        def steer_false(sql: str) -> list | None:
+            result = trained_scheduler.execute_query(sql, steer=False)
+            return None if result.timed_out else result.records
+
+        yield steer_false
         return
     record.paired_against = RAW_DRIVER
     raw = RawDriver(pilot_config, session.options.query_timeout)
@@ -169,7 +173,7 @@ def benchmark_query(request: pytest.FixtureRequest, benchmark, trained_scheduler
     """Time `trained_scheduler.execute_query(sql)` for one query with pytest-benchmark (pedantic).
 
     Unless --no-paired, the rounds are timed paired (see `plain_run`): plain PostgreSQL runs the
-    query beside each round, alternating who goes first.
+    query beside each round, alternating who goes first, and its rows are the query's `expected`.
     """
     session = pilot_session(request.config)
     options = session.options
@@ -184,6 +188,8 @@ def benchmark_query(request: pytest.FixtureRequest, benchmark, trained_scheduler
         measured = QueryMeasurement.from_result(result, query.query_id, query.index)
         measured.end_to_end = benchmark.stats.stats.median if record.timed else None  # the median of the rounds
         measured.plain_end_to_end = beside.median_time(options.rounds) if beside else None
+        if beside and beside.rows is not None:
+            session.keep_plain_answer(query.dataset, query.sql, beside.rows)
         record.queries[query.query_id] = measured
         if result.timed_out:
             pytest.fail(f"{query.query_id} timed out after {options.query_timeout} s")

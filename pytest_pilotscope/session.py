@@ -61,6 +61,7 @@ class PilotSession:
         self.regressed = False
         self.gate_references: dict[str, references.GateReference] = {}  # by module name, with --gate
         self._plain = {}
+        self._kept_answer: tuple[str, str, list] | None = None  # (dataset, sql, rows): see keep_plain_answer
         self._workloads: dict[str, list[str]] = {}  # by dataset: the queries of --workload
 
     @property
@@ -136,10 +137,19 @@ class PilotSession:
             self.gate_references = references.resolve_all(self.options, modules)
 
     # ------------------------------------------------------- plain answers
+    def keep_plain_answer(self, dataset: str, sql: str, rows: list) -> None:
+        """The rows a paired plain execution just returned: the next `plain_answer` of that query uses them
+        instead of executing it once more (on a slow workload that execution was a third of the time).
+        One answer is kept, so a workload's answers never pile up in memory."""
+        self._kept_answer = (dataset, sql, rows)
+
     def plain_answer(self, dataset: str, sql: str) -> list:
         """PostgreSQL's result without any steering, sorted (row order is not part of the answer)."""
         from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
         from pilotscope.PilotConfig import PostgreSQLConfig
+        if self._kept_answer is not None and self._kept_answer[:2] == (dataset, sql):
+            rows, self._kept_answer = self._kept_answer[2], None
+            return sorted(rows, key=repr)
         if dataset not in self._plain:
             self._plain[dataset] = PilotDataInteractor(PostgreSQLConfig(
                 db=dataset, sql_execution_timeout=self.options.query_timeout))

@@ -16,6 +16,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from tracking_helpers import load_script
 
+from pilotscope import db
 from pilotscope.Common.model_registry import champion
 from pilotscope.paths import PROJECT_ROOT
 from pilotscope.PilotConfig import DATABASE_URL_ENV
@@ -399,6 +400,45 @@ def test_a_learned_module_is_timed_paired_logged_and_gated_on_its_paired_ratios(
     unpaired.stdout.fnmatch_lines([f"*gate test_total_time vs run {run.info.run_id}: * total time ratio *"])
     assert "paired vs PostgreSQL" not in unpaired.stdout.str()
     assert "geometric mean" not in unpaired.stdout.str()
+
+
+# Each query's answer is checked against PostgreSQL's; counting executions with a sequence shows whose.
+PROBED_TEST = '''
+import dataclasses
+
+
+def test_query(pilot_query, benchmark_query):
+    probe = dataclasses.replace(pilot_query, sql="SELECT nextval('{sequence}') > 0")
+    result = benchmark_query(probe)
+    assert result.records == probe.expected
+'''
+
+
+@pytest.mark.parametrize("module", [BASELINE_MODULE.format(dataset="stats_tiny"), PLAIN_LEARNED_MODULE],
+                         ids=["paired with raw psycopg2", "paired with steer=False"])
+def test_a_paired_query_is_checked_against_its_paired_plain_answer_without_running_again(
+        bench, stats_tiny_config, worker_id_suffix, module):
+    sequence = f"pilotscope_probe_{worker_id_suffix}"
+    conn = db.connect(stats_tiny_config, autocommit=True)
+
+    def executions(*args: str) -> int:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP SEQUENCE IF EXISTS {sequence}")
+            cur.execute(f"CREATE SEQUENCE {sequence}")
+            probed = module.split("\ndef test_query")[0] + PROBED_TEST.format(sequence=sequence)
+            bench("--no-mlflow", "-k", "q00", *args, test_probed_stats_tiny=probed).assert_outcomes(passed=10)
+            cur.execute(f"SELECT last_value FROM {sequence}")
+            (count,), = cur.fetchall()
+            return count
+
+    try:
+        assert executions() == 10 * 2  # the algorithm's and the plain one beside it
+        assert executions("--no-paired") == 10 * 2  # the algorithm's and one for its answer
+        assert executions("--rounds", "2") == 10 * 4
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP SEQUENCE IF EXISTS {sequence}")
+        conn.close()
 
 
 def test_a_reference_that_is_not_comparable_is_refused_before_anything_runs(bench, tmp_path):

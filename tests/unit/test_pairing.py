@@ -14,28 +14,30 @@ def test_who_goes_first_alternates_by_query_and_by_round():
 
 def test_plain_rounds_interleave_with_the_algorithms_rounds():
     events = []
-    rounds = PlainRounds(lambda sql: events.append("plain") or True, "select 1", index=0)
+    rounds = PlainRounds(lambda sql: events.append("plain") or [(1,)], "select 1", index=0)
     for _ in range(4):  # what pytest-benchmark's pedantic does around each round
         rounds.before()
         events.append("algorithm")
         rounds.after("select 1")
     assert events == ["plain", "algorithm", "algorithm", "plain"] * 2
     assert len(rounds.times) == 4 and rounds.median_time(2) is not None
+    assert rounds.rows == [(1,)]  # PostgreSQL's answer, kept for the algorithm's to be checked against
 
 
 def test_a_timed_out_plain_round_leaves_the_query_unpaired():
-    outcomes = iter([True, False])
+    outcomes = iter([[(1,)], None])
     rounds = PlainRounds(lambda sql: next(outcomes), "select 1", index=1)
     for _ in range(2):
         rounds.before()
         rounds.after()
     assert rounds.median_time(1) is None and rounds.median_time(2) is None
-    assert PlainRounds(lambda sql: True, "select 1", index=0).median_time(1) is None  # no round yet
+    assert rounds.rows is None  # no answer to check against: the query runs once more for it
+    assert PlainRounds(lambda sql: [], "select 1", index=0).median_time(1) is None  # no round yet
 
 
 def test_warmup_rounds_do_not_count():
     durations = iter([5.0, 1.0, 2.0, 3.0])
-    rounds = PlainRounds(lambda sql: True, "select 1", index=0)
+    rounds = PlainRounds(lambda sql: [], "select 1", index=0)
     rounds.times.extend(next(durations) for _ in range(4))  # one warm-up, three timed
     assert rounds.median_time(3) == 2.0
 
