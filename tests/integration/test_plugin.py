@@ -441,6 +441,55 @@ def test_a_paired_query_is_checked_against_its_paired_plain_answer_without_runni
         conn.close()
 
 
+# A steering that changes the answer: its setting makes `badges` another, empty table.
+WRONG_ANSWER_MODULE = '''
+import dataclasses
+
+from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
+from pilotscope.PilotScheduler import Decision
+
+ALGORITHM = "wronganswer"
+DATASET = "stats_tiny"
+
+
+class ReadsAnotherSchema:
+    def decide(self, interactor, sql):
+        return Decision(hints={{"search_path": "{schema}"}})
+
+
+def get_preset_scheduler(config, **kwargs):
+    scheduler, tracker = get_baseline_preset_scheduler(config, **kwargs)
+    scheduler.register_steering(ReadsAnotherSchema())
+    return scheduler, tracker
+
+
+def test_query(pilot_query, benchmark_query):
+    probe = dataclasses.replace(pilot_query, sql="SELECT count(*) FROM badges")
+    result = benchmark_query(probe)
+    assert result.records == probe.expected
+'''
+
+
+def test_an_answer_the_steering_changed_fails_against_the_plain_one_paired_or_not(bench, stats_tiny_config,
+                                                                                  worker_id_suffix):
+    schema = f"pilotscope_wrong_{worker_id_suffix}"
+    conn = db.connect(stats_tiny_config, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            cur.execute(f"CREATE SCHEMA {schema}")
+            cur.execute(f"CREATE TABLE {schema}.badges (LIKE public.badges)")
+        module = WRONG_ANSWER_MODULE.format(schema=schema)
+        for args in ((), ("--no-paired",)):
+            run = bench("--no-mlflow", "-k", "q00", *args, test_wronganswer_stats_tiny=module)
+            run.assert_outcomes(failed=10)
+            run.stdout.fnmatch_lines(["*assert [[](0,)[]] == [[](*,)[]]*"])
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        conn.close()
+
+
 def test_a_reference_that_is_not_comparable_is_refused_before_anything_runs(bench, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     failing = FAILING_MODULE.replace("raise KeyboardInterrupt", "pass")
