@@ -147,9 +147,9 @@ class PilotSession:
         """PostgreSQL's result without any steering, sorted (row order is not part of the answer)."""
         from pilotscope.DBInteractor.PilotDataInteractor import PilotDataInteractor
         from pilotscope.PilotConfig import PostgreSQLConfig
-        if self._kept_answer is not None and self._kept_answer[:2] == (dataset, sql):
-            rows, self._kept_answer = self._kept_answer[2], None
-            return sorted(rows, key=repr)
+        kept, self._kept_answer = self._kept_answer, None
+        if kept is not None and kept[:2] == (dataset, sql):
+            return sorted(kept[2], key=repr)
         if dataset not in self._plain:
             self._plain[dataset] = PilotDataInteractor(PostgreSQLConfig(
                 db=dataset, sql_execution_timeout=self.options.query_timeout))

@@ -402,16 +402,21 @@ def test_a_learned_module_is_timed_paired_logged_and_gated_on_its_paired_ratios(
     assert "geometric mean" not in unpaired.stdout.str()
 
 
-# Each query's answer is checked against PostgreSQL's; counting executions with a sequence shows whose.
+# A benchmark module's test with every query replaced by `sql`, its answer checked as usual.
 PROBED_TEST = '''
 import dataclasses
 
 
 def test_query(pilot_query, benchmark_query):
-    probe = dataclasses.replace(pilot_query, sql="SELECT nextval('{sequence}') > 0")
+    probe = dataclasses.replace(pilot_query, sql="{sql}")
     result = benchmark_query(probe)
     assert result.records == probe.expected
 '''
+
+
+def probed(module: str, sql: str) -> str:
+    """`module` (a benchmark module's source) running `sql` in place of each workload query."""
+    return module.split("\ndef test_query")[0] + PROBED_TEST.format(sql=sql)
 
 
 @pytest.mark.parametrize("module", [BASELINE_MODULE.format(dataset="stats_tiny"), PLAIN_LEARNED_MODULE],
@@ -425,8 +430,8 @@ def test_a_paired_query_is_checked_against_its_paired_plain_answer_without_runni
         with conn.cursor() as cur:
             cur.execute(f"DROP SEQUENCE IF EXISTS {sequence}")
             cur.execute(f"CREATE SEQUENCE {sequence}")
-            probed = module.split("\ndef test_query")[0] + PROBED_TEST.format(sequence=sequence)
-            bench("--no-mlflow", "-k", "q00", *args, test_probed_stats_tiny=probed).assert_outcomes(passed=10)
+            counted = probed(module, f"SELECT nextval('{sequence}') > 0")  # whose executions: count them
+            bench("--no-mlflow", "-k", "q00", *args, test_probed_stats_tiny=counted).assert_outcomes(passed=10)
             cur.execute(f"SELECT last_value FROM {sequence}")
             (count,), = cur.fetchall()
             return count
@@ -441,35 +446,6 @@ def test_a_paired_query_is_checked_against_its_paired_plain_answer_without_runni
         conn.close()
 
 
-# A steering that changes the answer: its setting makes `badges` another, empty table.
-WRONG_ANSWER_MODULE = '''
-import dataclasses
-
-from algorithm_examples.Baseline.BaselinePresetScheduler import get_baseline_preset_scheduler
-from pilotscope.PilotScheduler import Decision
-
-ALGORITHM = "wronganswer"
-DATASET = "stats_tiny"
-
-
-class ReadsAnotherSchema:
-    def decide(self, interactor, sql):
-        return Decision(hints={{"search_path": "{schema}"}})
-
-
-def get_preset_scheduler(config, **kwargs):
-    scheduler, tracker = get_baseline_preset_scheduler(config, **kwargs)
-    scheduler.register_steering(ReadsAnotherSchema())
-    return scheduler, tracker
-
-
-def test_query(pilot_query, benchmark_query):
-    probe = dataclasses.replace(pilot_query, sql="SELECT count(*) FROM badges")
-    result = benchmark_query(probe)
-    assert result.records == probe.expected
-'''
-
-
 def test_an_answer_the_steering_changed_fails_against_the_plain_one_paired_or_not(bench, stats_tiny_config,
                                                                                   worker_id_suffix):
     schema = f"pilotscope_wrong_{worker_id_suffix}"
@@ -479,7 +455,10 @@ def test_an_answer_the_steering_changed_fails_against_the_plain_one_paired_or_no
             cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
             cur.execute(f"CREATE SCHEMA {schema}")
             cur.execute(f"CREATE TABLE {schema}.badges (LIKE public.badges)")
-        module = WRONG_ANSWER_MODULE.format(schema=schema)
+        # a steering whose setting makes `badges` another, empty table
+        steering = PLAIN_LEARNED_MODULE.replace("return Decision()",
+                                                f'return Decision(hints={{"search_path": "{schema}"}})')
+        module = probed(steering, "SELECT count(*) FROM badges")
         for args in ((), ("--no-paired",)):
             run = bench("--no-mlflow", "-k", "q00", *args, test_wronganswer_stats_tiny=module)
             run.assert_outcomes(failed=10)
